@@ -53,3 +53,13 @@ type Strategy interface {
 // own parameter struct from the strategy file, strictly: unknown keys, wrong types and bad
 // decimals are errors naming file, line and key.
 type Factory func(decode func(params any) error) (Strategy, error)
+
+// ParamError is a strategy parameter that decoded but is not acceptable (a size of zero, an
+// unknown reference). Key is the parameter's YAML key so that a config loader can point at
+// the line that holds it; factories return these (possibly several, joined with errors.Join).
+type ParamError struct {
+	Key string // the YAML key, e.g. "spreadBps"
+	Msg string // what is wrong, including the bad value
+}
+
+func (e *ParamError) Error() string { return e.Key + ": " + e.Msg }

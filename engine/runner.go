@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+
+	"github.com/mmd-dev/mmd/exchange"
+	"github.com/mmd-dev/mmd/risk"
+	"github.com/mmd-dev/mmd/strategy"
+)
+
+// runner is one strategy instance's goroutine: it owns the strategy and its order manager.
+// Market data reaches it conflated (a slot holding only the newest book and trade); private
+// messages through an unbounded queue, so none is ever dropped.
+type runner struct {
+	e    *Engine
+	inst Instance
+	m    *manager
+
+	book  atomic.Pointer[bookSlot]
+	trade atomic.Pointer[exchange.Trade]
+	wake  chan struct{} // capacity 1: "something is new"
+
+	mu    sync.Mutex
+	queue []any // exchange.Event (order, fill, rejects) or reconcileMsg
+	spare []any
+
+	health atomic.Bool // a health tick arrived
+
+	// Owned by the runner goroutine.
+	lastDecision time.Time
+	quotes       []strategy.Quote
+}
+
+// bookSlot is the newest book of the runner's instrument, or why there is none usable.
+type bookSlot struct {
+	book    *exchange.BookSnapshot // nil when invalid
+	invalid string
+}
+
+// reconcileMsg asks a runner to reconcile with the orders the exchange says are open. With
+// fetch set the runner asks the exchange itself (after a private-stream gap).
+type reconcileMsg struct {
+	open  []exchange.Order
+	asOf  time.Time
+	fetch bool
+	done  chan struct{}
+}
+
+func (r *runner) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *runner) setBook(b *exchange.BookSnapshot, invalid string) {
+	r.book.Store(&bookSlot{book: b, invalid: invalid})
+	r.poke()
+}
+
+func (r *runner) setTrade(t *exchange.Trade) {
+	r.trade.Store(t)
+	r.poke()
+}
+
+func (r *runner) push(msg any) {
+	r.mu.Lock()
+	r.queue = append(r.queue, msg)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *runner) tick() {
+	r.health.Store(true)
+	r.poke()
+}
+
+// run decides on every wake-up (new book, trade, private message, health tick), at most once
+// per MinInterval, until the engine starts shutting down; then it cancels its orders and
+// waits for them to be confirmed gone.
+func (r *runner) run(ctx context.Context) {
+	var later <-chan time.Time // armed while a decision waits for MinInterval
+	for {
+		select {
+		case <-r.e.shutdown:
+			r.shutdown(r.e.runnerCtx)
+			return
+		case <-r.wake:
+		case <-later:
+			later = nil
+		}
+		r.drain(ctx)
+		if r.health.Swap(false) {
+			r.m.resolve(ctx, false)
+		}
+		if ctx.Err() != nil {
+			continue // shutdown follows at once
+		}
+		if wait := r.untilDecision(); wait > 0 {
+			if later == nil {
+				later = time.After(wait)
+			}
+			continue
+		}
+		later = nil
+		r.decide(ctx)
+	}
+}
+
+// untilDecision is how long MinInterval still holds the next decision back.
+func (r *runner) untilDecision() time.Duration {
+	if r.inst.MinInterval <= 0 || r.lastDecision.IsZero() {
+		return 0
+	}
+	return r.inst.MinInterval - r.e.cfg.Clock().Sub(r.lastDecision)
+}
+
+// drain applies every queued private message.
+func (r *runner) drain(ctx context.Context) {
+	r.mu.Lock()
+	q := r.queue
+	r.queue, r.spare = r.spare[:0], nil
+	r.mu.Unlock()
+	for i, msg := range q {
+		switch msg := msg.(type) {
+		case exchange.Event:
+			r.m.handle(msg)
+		case reconcileMsg:
+			r.reconcile(ctx, msg)
+		}
+		q[i] = nil
+	}
+	r.mu.Lock()
+	if r.spare == nil {
+		r.spare = q[:0]
+	}
+	r.mu.Unlock()
+}
+
+func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
+	defer func() {
+		if msg.done != nil {
+			close(msg.done)
+		}
+	}()
+	if !msg.fetch {
+		r.m.reconcile(ctx, msg.open, msg.asOf)
+		return
+	}
+	asOf := r.e.cfg.Clock()
+	open, err := r.e.cfg.Account.OpenOrders(ctx, r.inst.Instrument.ID)
+	if err != nil {
+		// Fall back to looking up each live order on its own.
+		r.m.log.Warn("reconcile_failed", zap.Error(err))
+		open = nil
+	} else {
+		r.e.noteForeignOrders(open)
+	}
+	r.m.reconcile(ctx, open, asOf)
+}
+
+// decide is one decision: check the gate, show the strategy its view, diff its answer
+// against the live orders.
+func (r *runner) decide(ctx context.Context) {
+	start := time.Now()
+	defer func() {
+		r.e.stats.decision(time.Since(start))
+		if r.e.afterDecision != nil {
+			r.e.afterDecision()
+		}
+	}()
+	now := r.e.cfg.Clock()
+	r.lastDecision = now
+	st := r.e.cfg.Gate.Status(r.inst.Name)
+	slot := r.book.Load()
+	var reason string
+	switch {
+	case st.State == risk.Halted:
+		reason = "halted"
+		if st.Reason != "" {
+			reason += ": " + st.Reason
+		}
+	case slot == nil:
+		reason = "no_book"
+	case slot.book == nil:
+		reason = "book_invalid: " + slot.invalid
+	case slot.book.Crossed():
+		reason = "book_crossed"
+	}
+	if reason != "" {
+		r.pull(ctx, reason)
+		return
+	}
+	inst := r.inst.Instrument
+	v := strategy.View{
+		Now:        now,
+		Instrument: inst,
+		Book:       slot.book,
+		LastTrade:  r.trade.Load(),
+		Base:       r.e.inv.holding(inst.Base),
+		Quote:      r.e.inv.holding(inst.Quote),
+		Open:       r.m.openView(),
+	}
+	w, ok := r.quote(v)
+	if !ok {
+		r.pull(ctx, "strategy_error")
+		return
+	}
+	r.m.sync(ctx, r.filter(w.Quotes, st), w.Tolerance)
+}
+
+// pull cancels the strategy's orders (the gate logs quoting_paused; this logs what was pulled).
+func (r *runner) pull(ctx context.Context, reason string) {
+	if n := r.m.pullAll(ctx, false); n > 0 {
+		r.m.log.Warn("orders_pulled", zap.Int("count", n), zap.String("reason", reason))
+	}
+}
+
+// quote calls the strategy, turning a panic into a strategy_error.
+func (r *runner) quote(v strategy.View) (w strategy.Wanted, ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.e.stats.strategyErrors.Add(1)
+			r.m.log.Error("strategy_error", zap.String("error", fmt.Sprint(p)), zap.Stack("stack"))
+			ok = false
+		}
+	}()
+	start := time.Now()
+	w = r.inst.Strategy.Quote(v)
+	r.e.stats.quoteNanos.Add(int64(time.Since(start)))
+	if w.Tolerance.IsNegative() {
+		r.strategyError("negative tolerance", zap.Stringer("tolerance", w.Tolerance))
+		w.Tolerance = decimal.Zero
+	}
+	return w, true
+}
+
+func (r *runner) strategyError(msg string, fields ...zap.Field) {
+	r.e.stats.strategyErrors.Add(1)
+	r.m.log.Error("strategy_error", append([]zap.Field{zap.String("error", msg)}, fields...)...)
+}
+
+// filter keeps the quotes the engine may act on: well-formed, rounded to the instrument
+// (never more aggressive), on a side the gate allows now, and in reducing-only state only
+// what brings |position| toward zero and no further.
+func (r *runner) filter(qs []strategy.Quote, st risk.Status) []strategy.Quote {
+	inst := r.inst.Instrument
+	out := r.quotes[:0]
+	bad := 0
+	for _, q := range qs {
+		if (q.Side != exchange.Buy && q.Side != exchange.Sell) || !q.Price.IsPositive() || !q.Volume.IsPositive() {
+			bad++
+			continue
+		}
+		if (q.Side == exchange.Buy && !st.BuyOK) || (q.Side == exchange.Sell && !st.SellOK) {
+			continue
+		}
+		q.Price = inst.RoundPrice(q.Side, q.Price)
+		q.Volume = inst.RoundVolume(q.Volume)
+		if q.Price.IsPositive() && q.Volume.IsPositive() {
+			out = append(out, q)
+		}
+	}
+	if bad > 0 {
+		r.strategyError("malformed quotes dropped", zap.Int("count", bad))
+	}
+	if st.State == risk.ReducingOnly {
+		out = reduceOnly(out, st.Position, inst)
+	}
+	r.quotes = out
+	return out
+}
+
+// reduceOnly keeps only quotes on the side that reduces |pos|, in order, their total volume
+// capped at |pos|. It filters qs in place.
+func reduceOnly(qs []strategy.Quote, pos decimal.Decimal, inst exchange.Instrument) []strategy.Quote {
+	var side exchange.Side
+	switch pos.Sign() {
+	case 1:
+		side = exchange.Sell
+	case -1:
+		side = exchange.Buy
+	default:
+		return qs[:0]
+	}
+	room := pos.Abs()
+	out := qs[:0]
+	for _, q := range qs {
+		if q.Side != side || !room.IsPositive() {
+			continue
+		}
+		if q.Volume.GreaterThan(room) {
+			q.Volume = inst.RoundVolume(room)
+		}
+		if !q.Volume.IsPositive() {
+			continue
+		}
+		room = room.Sub(q.Volume)
+		out = append(out, q)
+	}
+	return out
+}
+
+// shutdown cancels every order (pending inserts too) and waits until the exchange confirms
+// them gone: through the private stream, and by looking each one up every shutdownPoll in
+// case the stream is gone. It gives up when ctx ends.
+func (r *runner) shutdown(ctx context.Context) {
+	r.drain(ctx)
+	r.m.pullAll(ctx, true)
+	poll := time.NewTicker(r.e.shutdownPoll)
+	defer poll.Stop()
+	for r.m.liveCount.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+			r.drain(ctx)
+		case <-poll.C:
+			r.m.resolve(ctx, true)
+		}
+		r.m.pullAll(ctx, true) // re-cancel what a lookup found still open
+	}
+}

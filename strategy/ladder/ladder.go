@@ -1,0 +1,359 @@
+// Package ladder is a fixed-spread ladder: a few bids below and a few asks above a
+// reference price, at fixed distances in basis points, with sizes capped by what the account
+// can pay for and both sides shifted to steer inventory toward a target share.
+//
+// Prices, for level i = 0 … levels−1 on each side:
+//
+//	ref'  = ref × (1 − skew/10⁴)                     (skew below; 0 when skewBps is 0)
+//	bid_i = ref' × (1 − (spreadBps + i·stepBps)/10⁴)  rounded down to the tick
+//	ask_i = ref' × (1 + (spreadBps + i·stepBps)/10⁴)  rounded up to the tick
+//
+// A bid is never at or above the best ask (it becomes best ask − 1 tick) and an ask never at
+// or below the best bid; each further level is at least one tick worse than the one before,
+// so coarse ticks never stack two levels on one price. A bid that would be ≤ 0 ends the side.
+//
+// Reference: "mid" (best bid + best ask)/2; "microprice" the volume-weighted mid; "last" the
+// last public trade clamped into [best bid, best ask] (so a stale trade cannot drag the ladder
+// through the book), or the mid until a trade has been seen. With an empty book side, mid and
+// microprice are undefined and the ladder quotes nothing (fail closed: its orders are pulled).
+//
+// Skew: baseRatio = base.Total·ref / (base.Total·ref + quote.Total), the share of the
+// account's value (in these two assets) held in base. skew = skewBps × (baseRatio −
+// targetBaseRatio) / 0.1, in bps: every 10 percentage points of excess base lowers both sides
+// by skewBps (too much base → cheaper asks sell it, lower bids buy less); a shortfall raises
+// them. With skewBps 10 and target 0.5 the shift is at most ±50 bps.
+//
+// Sizes: size_i = size + i·sizeStep, rounded down to the lot. Bids are funded, best level
+// first, from a budget of quote.Available plus what this strategy's own open bids already
+// freeze (price × remaining) — those funds come back when the order manager replaces them —
+// and asks likewise from base.Available plus the remaining volume of its open asks. A level
+// the budget cannot pay even one lot of is dropped.
+//
+// Refresh: at most once per minRefresh the ladder publishes freshly computed prices. In
+// between it re-publishes the prices of its open orders (paired with the fresh levels by
+// rank, best first on each side) so the order manager leaves them alone — except a level
+// whose held price would be at or through the opposite best, or more than 4 × toleranceBps
+// from its fresh price: that level takes its fresh price at once. Levels without an open
+// order (e.g. just filled) are always quoted at their fresh price. Volumes are always fresh.
+// With minRefresh 0 every call is fresh, and the order manager's tolerance alone decides.
+//
+// A Ladder is a deterministic function of the View and its own last-refresh time. It is not
+// safe for concurrent use; the engine calls it from the strategy's one goroutine.
+package ladder
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/mmd-dev/mmd/exchange"
+	"github.com/mmd-dev/mmd/strategy"
+)
+
+// Reference prices the ladder can centre on.
+const (
+	RefMid        = "mid"
+	RefMicroprice = "microprice"
+	RefLast       = "last"
+)
+
+// MaxLevels bounds levels per side: a typo such as 300 must not become 600 orders.
+const MaxLevels = 50
+
+// holdFactor is how far (in tolerances) a held price may drift from its fresh price before
+// the level is moved even inside minRefresh.
+const holdFactor = 4
+
+// Params are the ladder's parameters as a strategy file's `params:` block spells them.
+type Params struct {
+	Levels          int             `yaml:"levels"`          // per side, ≥ 1
+	SpreadBps       decimal.Decimal `yaml:"spreadBps"`       // first level's distance from the reference, each side
+	StepBps         decimal.Decimal `yaml:"stepBps"`         // extra distance per further level
+	Size            decimal.Decimal `yaml:"size"`            // base volume of the first level
+	SizeStep        decimal.Decimal `yaml:"sizeStep"`        // extra volume per further level
+	Reference       string          `yaml:"reference"`       // mid | microprice | last
+	ToleranceBps    decimal.Decimal `yaml:"toleranceBps"`    // leave an order alone while this close to its wanted price
+	MinRefresh      time.Duration   `yaml:"minRefresh"`      // least time between two re-pricings
+	SkewBps         decimal.Decimal `yaml:"skewBps"`         // shift per 10 points of base-ratio excess
+	TargetBaseRatio decimal.Decimal `yaml:"targetBaseRatio"` // wanted share of value in base, 0…1
+}
+
+// DefaultParams are the values of keys a strategy file leaves out. spreadBps and size have
+// no useful default (they depend on the market) and must be given.
+func DefaultParams() Params {
+	return Params{
+		Levels:          1,
+		Reference:       RefMid,
+		TargetBaseRatio: decimal.New(5, -1),
+	}
+}
+
+var bpsDen = decimal.NewFromInt(10_000)
+
+// Validate reports every unacceptable parameter as a *strategy.ParamError naming its key,
+// joined with errors.Join.
+func (p Params) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &strategy.ParamError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if p.Levels < 1 || p.Levels > MaxLevels {
+		bad("levels", "must be between 1 and %d, got %d", MaxLevels, p.Levels)
+	}
+	if !p.SpreadBps.IsPositive() {
+		bad("spreadBps", "must be > 0, got %s", p.SpreadBps)
+	}
+	if p.StepBps.IsNegative() {
+		bad("stepBps", "must be ≥ 0, got %s", p.StepBps)
+	}
+	if p.SpreadBps.IsPositive() && !p.StepBps.IsNegative() && p.Levels >= 1 {
+		// The furthest bid must stay above zero.
+		far := p.SpreadBps.Add(p.StepBps.Mul(decimal.NewFromInt(int64(p.Levels - 1))))
+		if far.GreaterThanOrEqual(bpsDen) {
+			bad("stepBps", "spreadBps + (levels−1)·stepBps = %s bps puts the furthest bid at or below zero (must be < 10000)", far)
+		}
+	}
+	if !p.Size.IsPositive() {
+		bad("size", "must be > 0, got %s", p.Size)
+	}
+	if p.SizeStep.IsNegative() {
+		bad("sizeStep", "must be ≥ 0, got %s", p.SizeStep)
+	}
+	switch p.Reference {
+	case RefMid, RefMicroprice, RefLast:
+	default:
+		bad("reference", "must be one of %s, %s, %s; got %q", RefMid, RefMicroprice, RefLast, p.Reference)
+	}
+	if p.ToleranceBps.IsNegative() {
+		bad("toleranceBps", "must be ≥ 0, got %s", p.ToleranceBps)
+	}
+	if p.MinRefresh < 0 {
+		bad("minRefresh", "must be ≥ 0, got %s", p.MinRefresh)
+	}
+	if p.SkewBps.IsNegative() {
+		bad("skewBps", "must be ≥ 0, got %s", p.SkewBps)
+	}
+	if p.TargetBaseRatio.IsNegative() || p.TargetBaseRatio.GreaterThan(decimal.NewFromInt(1)) {
+		bad("targetBaseRatio", "must be between 0 and 1, got %s", p.TargetBaseRatio)
+	}
+	return errors.Join(errs...)
+}
+
+// New is the strategy.Factory for "ladder": it decodes the parameters over DefaultParams and
+// validates them. A decode error is returned as is (the config loader already located it).
+func New(decode func(params any) error) (strategy.Strategy, error) {
+	p := DefaultParams()
+	if err := decode(&p); err != nil {
+		return nil, err
+	}
+	return NewLadder(p)
+}
+
+// Ladder is one ladder instance.
+type Ladder struct {
+	p           Params
+	lastRefresh time.Time // Now of the last fresh publication; zero before the first
+}
+
+// NewLadder makes a ladder from validated parameters.
+func NewLadder(p Params) (*Ladder, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &Ladder{p: p}, nil
+}
+
+// Params returns the ladder's parameters.
+func (l *Ladder) Params() Params { return l.p }
+
+// Quote implements strategy.Strategy.
+func (l *Ladder) Quote(v strategy.View) strategy.Wanted {
+	w := strategy.Wanted{Tolerance: l.p.ToleranceBps}
+	fresh := l.fresh(v)
+	if d := v.Now.Sub(l.lastRefresh); l.p.MinRefresh > 0 && !l.lastRefresh.IsZero() && d >= 0 && d < l.p.MinRefresh {
+		w.Quotes = l.hold(fresh, v)
+		return w
+	}
+	// Outside the window (or the clock stepped back): publish fresh prices and start a new one.
+	l.lastRefresh = v.Now
+	w.Quotes = fresh
+	return w
+}
+
+// reference returns the price the ladder centres on, before skew.
+func (l *Ladder) reference(v strategy.View) (decimal.Decimal, bool) {
+	b := v.Book
+	switch l.p.Reference {
+	case RefMicroprice:
+		return b.Microprice()
+	case RefLast:
+		if v.LastTrade == nil || !v.LastTrade.Price.IsPositive() {
+			return b.Mid()
+		}
+		p := v.LastTrade.Price
+		if bid, _, ok := b.BestBid(); ok && p.LessThan(bid) {
+			p = bid
+		}
+		if ask, _, ok := b.BestAsk(); ok && p.GreaterThan(ask) {
+			p = ask
+		}
+		return p, true
+	}
+	return b.Mid()
+}
+
+// skewed applies the inventory skew (see the package comment) to ref.
+func (l *Ladder) skewed(ref decimal.Decimal, v strategy.View) decimal.Decimal {
+	if l.p.SkewBps.IsZero() {
+		return ref
+	}
+	baseValue := v.Base.Total.Mul(ref)
+	total := baseValue.Add(v.Quote.Total)
+	if !total.IsPositive() {
+		return ref
+	}
+	ratio := baseValue.DivRound(total, 12)
+	// skew bps = skewBps × (ratio − target) × 10; ref' = ref × (10⁴ − skew) / 10⁴.
+	skew := l.p.SkewBps.Mul(ratio.Sub(l.p.TargetBaseRatio)).Shift(1)
+	return ref.Mul(bpsDen.Sub(skew)).Shift(-4)
+}
+
+// fresh computes the ladder's quotes from scratch: bids best first, then asks best first.
+func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
+	if v.Book == nil {
+		return nil
+	}
+	ref, ok := l.reference(v)
+	if !ok || !ref.IsPositive() {
+		return nil
+	}
+	ref = l.skewed(ref, v)
+	inst := v.Instrument
+	tick := inst.TickSize()
+	lot := inst.LotSize()
+	bestBid, _, hasBid := v.Book.BestBid()
+	bestAsk, _, hasAsk := v.Book.BestAsk()
+
+	buyBudget, sellBudget := v.Quote.Available, v.Base.Available
+	for _, o := range v.Open {
+		switch o.Side {
+		case exchange.Buy:
+			buyBudget = buyBudget.Add(o.Price.Mul(o.Remaining))
+		case exchange.Sell:
+			sellBudget = sellBudget.Add(o.Remaining)
+		}
+	}
+
+	quotes := make([]strategy.Quote, 0, 2*l.p.Levels)
+	var prev decimal.Decimal
+	for i := range l.p.Levels {
+		dist := l.distance(i)
+		p := inst.RoundPrice(exchange.Buy, ref.Mul(bpsDen.Sub(dist)).Shift(-4))
+		if hasAsk && p.GreaterThanOrEqual(bestAsk) {
+			p = bestAsk.Sub(tick)
+		}
+		if i > 0 && p.GreaterThanOrEqual(prev) {
+			p = prev.Sub(tick)
+		}
+		if !p.IsPositive() {
+			break
+		}
+		prev = p
+		vol := inst.RoundVolume(l.size(i))
+		if cost := vol.Mul(p); cost.GreaterThan(buyBudget) {
+			vol = inst.RoundVolume(buyBudget.DivRound(p, inst.VolumePrecision+2))
+			// DivRound may round up in its last place; never spend more than the budget.
+			for vol.IsPositive() && vol.Mul(p).GreaterThan(buyBudget) {
+				vol = vol.Sub(lot)
+			}
+		}
+		if !vol.IsPositive() {
+			continue
+		}
+		buyBudget = buyBudget.Sub(vol.Mul(p))
+		quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
+	}
+	for i := range l.p.Levels {
+		dist := l.distance(i)
+		p := inst.RoundPrice(exchange.Sell, ref.Mul(bpsDen.Add(dist)).Shift(-4))
+		if hasBid && p.LessThanOrEqual(bestBid) {
+			p = bestBid.Add(tick)
+		}
+		if i > 0 && p.LessThanOrEqual(prev) {
+			p = prev.Add(tick)
+		}
+		prev = p
+		vol := inst.RoundVolume(decimal.Min(l.size(i), sellBudget))
+		if !vol.IsPositive() {
+			continue
+		}
+		sellBudget = sellBudget.Sub(vol)
+		quotes = append(quotes, strategy.Quote{Side: exchange.Sell, Price: p, Volume: vol})
+	}
+	return quotes
+}
+
+// distance is level i's distance from the reference in bps.
+func (l *Ladder) distance(i int) decimal.Decimal {
+	if i == 0 {
+		return l.p.SpreadBps
+	}
+	return l.p.SpreadBps.Add(l.p.StepBps.Mul(decimal.NewFromInt(int64(i))))
+}
+
+// size is level i's volume before rounding and budget.
+func (l *Ladder) size(i int) decimal.Decimal {
+	if i == 0 {
+		return l.p.Size
+	}
+	return l.p.Size.Add(l.p.SizeStep.Mul(decimal.NewFromInt(int64(i))))
+}
+
+// hold replaces fresh prices with the prices of the open orders they pair with, level by
+// level, where that is still safe (see the package comment).
+func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View) []strategy.Quote {
+	var bids, asks []decimal.Decimal
+	for _, o := range v.Open {
+		switch o.Side {
+		case exchange.Buy:
+			bids = append(bids, o.Price)
+		case exchange.Sell:
+			asks = append(asks, o.Price)
+		}
+	}
+	slices.SortFunc(bids, func(a, b decimal.Decimal) int { return b.Cmp(a) }) // best (highest) first
+	slices.SortFunc(asks, func(a, b decimal.Decimal) int { return a.Cmp(b) }) // best (lowest) first
+	bestBid, _, hasBid := v.Book.BestBid()
+	bestAsk, _, hasAsk := v.Book.BestAsk()
+	maxDrift := l.p.ToleranceBps.Mul(decimal.NewFromInt(holdFactor))
+
+	out := make([]strategy.Quote, 0, len(fresh))
+	var nb, na int
+	for _, q := range fresh {
+		var held decimal.Decimal
+		var ok bool
+		switch q.Side {
+		case exchange.Buy:
+			if nb < len(bids) {
+				held, ok = bids[nb], true
+				nb++
+				ok = ok && !(hasAsk && held.GreaterThanOrEqual(bestAsk))
+			}
+		case exchange.Sell:
+			if na < len(asks) {
+				held, ok = asks[na], true
+				na++
+				ok = ok && !(hasBid && held.LessThanOrEqual(bestBid))
+			}
+		}
+		// |held − fresh| × 10⁴ ≤ 4·tol × fresh
+		if ok && held.Sub(q.Price).Abs().Shift(4).LessThanOrEqual(maxDrift.Mul(q.Price)) {
+			q.Price = held
+		}
+		out = append(out, q)
+	}
+	return out
+}
