@@ -1,0 +1,119 @@
+// Command mmd is the market-making daemon for HashKey Pro. This file only dispatches to the
+// subcommands; each lives in its own file as a small XCommand type.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+	os.Exit(m.Run(os.Args[1:]))
+}
+
+// Main holds what every subcommand shares: where it writes.
+type Main struct {
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// command is one subcommand.
+type command interface {
+	Run(ctx context.Context, args []string) error
+	Usage() string
+}
+
+func (m *Main) commands() map[string]command {
+	return map[string]command{
+		"run":      &RunCommand{Main: m},
+		"sim":      &SimCommand{Main: m},
+		"validate": &ValidateCommand{Main: m},
+		"version":  &VersionCommand{Main: m},
+	}
+}
+
+// Run dispatches args to a subcommand and returns the process exit code.
+func (m *Main) Run(args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		m.usage()
+		return 0
+	}
+	cmd, ok := m.commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(m.Stderr, "mmd: unknown command %q\n\n", args[0])
+		m.usage()
+		return 2
+	}
+	// The first SIGINT/SIGTERM cancels ctx so the command can shut down cleanly (cancel
+	// every order, wait for confirmation); a second one exits at once.
+	ctx, stop := signalContext(context.Background(), m.Stderr)
+	defer stop()
+	if err := cmd.Run(ctx, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(m.Stdout, cmd.Usage())
+			return 0
+		}
+		var exit exitError
+		if errors.As(err, &exit) {
+			// A bare exit status has been explained already; anything wrapping one has not.
+			if err.Error() != exit.Error() {
+				fmt.Fprintf(m.Stderr, "mmd %s: %v\n", args[0], err)
+			}
+			return int(exit)
+		}
+		fmt.Fprintf(m.Stderr, "mmd %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// exitError carries a specific exit code out of a command (e.g. validate's "problems found").
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func (m *Main) usage() {
+	fmt.Fprint(m.Stdout, `mmd — market-making daemon for HashKey Pro
+
+Usage:
+  mmd run      [--config FILE]   run the daemon (no config: paper-trade against the built-in simulator)
+  mmd sim      [flags]           run the simulated HashKey Pro exchange
+  mmd validate [--config FILE]   check the daemon and strategy files
+  mmd version                    print version, commit and Go version
+
+Run 'mmd COMMAND -h' for a command's flags.
+`)
+}
+
+func signalContext(parent context.Context, stderr io.Writer) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			fmt.Fprintf(stderr, "mmd: second %v, exiting at once\n", s)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/mmd-dev/mmd/config"
+	"github.com/mmd-dev/mmd/engine"
+	"github.com/mmd-dev/mmd/exchange"
+	"github.com/mmd-dev/mmd/exchange/hashkey"
+	"github.com/mmd-dev/mmd/exchange/hashkey/hashkeysim"
+	"github.com/mmd-dev/mmd/risk"
+	"github.com/mmd-dev/mmd/strategy/registry"
+)
+
+const (
+	defaultConfigPath = "/etc/mmd/mmd.yaml"
+	// exitConfig is the exit status for a configuration the daemon refuses; the systemd
+	// unit does not restart on it (RestartPreventExitStatus=2).
+	exitConfig = exitError(2)
+	// startupTimeout bounds the calls made before quoting starts (clock, instruments…).
+	startupTimeout = 30 * time.Second
+	clockResync    = time.Minute
+)
+
+// RunCommand runs the daemon until SIGINT or SIGTERM.
+type RunCommand struct {
+	Main *Main
+	// ready, if set, is called once the engine is running (tests wait on it).
+	ready func(*daemon)
+}
+
+func (c *RunCommand) Usage() string {
+	return `Usage: mmd run [--config FILE] [--strategies DIR]
+
+Runs the market-making daemon until SIGINT or SIGTERM, which cancels every order it has out,
+waits for the exchange to confirm and exits 0 (a second signal exits at once).
+
+Without --config, and when ` + defaultConfigPath + ` does not exist, it paper-trades: it starts
+the built-in simulated exchange in-process and loads the strategies in --strategies.
+
+Flags:
+  --config FILE      daemon file (default ` + defaultConfigPath + `)
+  --strategies DIR   strategy directory for paper trading without a daemon file (default deploy/strategies)
+`
+}
+
+func (c *RunCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "", "")
+	strategiesDir := fs.String("strategies", "deploy/strategies", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w\n%s", err, c.Usage())
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())
+	}
+
+	cfg, err := loadRunConfig(*configPath, *strategiesDir)
+	if err != nil {
+		fmt.Fprintln(c.Main.Stderr, err)
+		return exitConfig
+	}
+	log, err := newLogger(cfg.Log.Level, c.Main.Stdout)
+	if err != nil {
+		fmt.Fprintln(c.Main.Stderr, err)
+		return exitConfig
+	}
+	defer func() { _ = log.Sync() }()
+
+	d := &daemon{cfg: cfg, log: log, env: os.Getenv, ready: c.ready}
+	return d.run(ctx)
+}
+
+// loadRunConfig reads the daemon file; with no --config and no file at the default place it
+// falls back to paper trading against the embedded simulator.
+func loadRunConfig(path, strategiesDir string) (*config.Config, error) {
+	reg := registry.Builtin()
+	if path == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			path = defaultConfigPath
+		} else {
+			return config.LoadDefault(strategiesDir, reg, os.Getenv)
+		}
+	}
+	return config.Load(path, reg, os.Getenv)
+}
+
+// newLogger builds the JSON logger for stdout (journald under systemd). msg carries the
+// stable event name documented in README.md.
+func newLogger(level string, out io.Writer) (*zap.Logger, error) {
+	lvl := zapcore.InfoLevel
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log.level %q: %w", level, err)
+		}
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(out)), lvl)
+	return zap.New(core), nil
+}
+
+// daemon is one run of mmd: wiring of simulator (paper trading), client, gate, stream and
+// engine, and their orderly shutdown.
+type daemon struct {
+	cfg   *config.Config
+	log   *zap.Logger
+	env   func(string) string
+	ready func(*daemon)
+	// simConfig, if set, adjusts the embedded simulator's configuration (tests and
+	// benchmarks use it for a faster or manually driven market).
+	simConfig func(*hashkeysim.Config)
+
+	sim    *hashkeysim.Server // nil unless paper trading
+	client *hashkey.Client
+	engine *engine.Engine
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	hcfg, err := d.exchangeConfig()
+	if err != nil {
+		return err
+	}
+	if d.sim != nil {
+		defer d.sim.Close()
+	}
+	d.client, err = hashkey.NewClient(hcfg)
+	if err != nil {
+		return fmt.Errorf("exchange client: %w", err)
+	}
+
+	instruments, err := d.startup(ctx)
+	if err != nil {
+		return err
+	}
+
+	gate, err := risk.NewGate(risk.Config{Sender: d.client, Clock: time.Now, Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("risk gate: %w", err)
+	}
+	var instances []engine.Instance
+	var subscribed []exchange.Instrument
+	seen := map[string]bool{}
+	for _, s := range d.cfg.Strategies {
+		if !s.Enabled {
+			d.log.Info("strategy_disabled", zap.String("strategy", s.Name), zap.String("file", s.File))
+			continue
+		}
+		inst, ok := instruments[s.Instrument]
+		if !ok {
+			return fmt.Errorf("strategy %s (%s): instrument %s is not listed by the exchange: %w", s.Name, s.File, s.Instrument, exitConfig)
+		}
+		if err := gate.Register(s.Name, inst, s.Limits); err != nil {
+			return fmt.Errorf("strategy %s: %w", s.Name, err)
+		}
+		instances = append(instances, engine.Instance{Name: s.Name, Instrument: inst, Strategy: s.Impl})
+		if !seen[inst.ID] {
+			seen[inst.ID] = true
+			subscribed = append(subscribed, inst)
+		}
+	}
+	if len(instances) == 0 {
+		return fmt.Errorf("no enabled strategies in %s: %w", d.cfg.StrategiesDir, exitConfig)
+	}
+
+	stream := d.client.NewStream(hashkey.StreamConfig{
+		Instruments: subscribed,
+		Depth:       d.cfg.Exchange.Depth,
+		Trades:      true,
+		Private:     true,
+	})
+	d.engine, err = engine.New(engine.Config{
+		Gate:            gate,
+		Account:         d.client,
+		Events:          stream.Events(),
+		ClockOffset:     d.client.ClockOffset,
+		Strategies:      instances,
+		IDs:             engine.NewLocalIDs(0, time.Now),
+		Clock:           time.Now,
+		Logger:          d.log,
+		ShutdownTimeout: d.cfg.Shutdown.Timeout,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+
+	// The stream and the clock sync outlive the engine's context: during shutdown the engine
+	// still needs the private stream to see its cancels confirmed.
+	bg, stopBackground := context.WithCancel(context.Background())
+	streamDone := make(chan error, 1)
+	clockDone := make(chan struct{})
+	go func() { streamDone <- stream.Run(bg) }()
+	go func() { defer close(clockDone); d.client.RunClockSync(bg, clockResync) }()
+	defer func() {
+		stopBackground()
+		<-clockDone
+		if err := <-streamDone; err != nil {
+			d.log.Warn("stream_stopped", zap.Error(err))
+		}
+	}()
+
+	d.log.Info("daemon_started",
+		zap.String("version", version),
+		zap.String("environment", d.cfg.Exchange.Environment),
+		zap.Int("strategies", len(instances)),
+		zap.Bool("paper_trading", d.sim != nil))
+	if d.ready != nil {
+		go d.ready(d)
+	}
+	return d.engine.Run(ctx)
+}
+
+// exchangeConfig builds the adapter's configuration, starting the embedded simulator first
+// when the environment is "sim".
+func (d *daemon) exchangeConfig() (hashkey.Config, error) {
+	x := d.cfg.Exchange
+	hcfg := hashkey.Config{
+		Environment:  hashkey.Environment(x.Environment),
+		RESTURL:      x.RESTURL,
+		WSURL:        x.WSURL,
+		DialAddress:  x.DialAddress,
+		LocalAddress: x.LocalAddress,
+		RateMargin:   x.RateMargin,
+		Logger:       d.log.Named("hashkey"),
+	}
+	if !x.Sim() {
+		creds, err := d.cfg.Credentials(d.env)
+		if err != nil {
+			return hcfg, fmt.Errorf("%w: %w", err, exitConfig)
+		}
+		hcfg.Credentials = creds
+		return hcfg, nil
+	}
+
+	scfg := hashkeysim.Config{
+		Seed:         d.cfg.Sim.Seed,
+		TickInterval: d.cfg.Sim.Tick,
+		Volatility:   decimal.NewFromFloat(d.cfg.Sim.Volatility),
+		Logger:       d.log.Named("sim").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)),
+	}
+	if x.Signing != "" {
+		scfg.Signing = x.Signing
+	}
+	if d.simConfig != nil {
+		d.simConfig(&scfg)
+	}
+	sim, err := hashkeysim.New(scfg)
+	if err != nil {
+		return hcfg, fmt.Errorf("simulator: %w", err)
+	}
+	if err := sim.Start(); err != nil {
+		return hcfg, fmt.Errorf("simulator: %w", err)
+	}
+	d.sim = sim
+	acct := sim.Accounts()[0]
+	hcfg.Environment = "sim"
+	hcfg.RESTURL, hcfg.WSURL = sim.RESTURL(), sim.WSURL()
+	hcfg.Credentials = hashkey.Credentials{
+		APIKey:   acct.APIKey,
+		AuthType: hashkey.AuthType(acct.AuthType),
+		Secret:   hashkey.NewSecret(acct.Secret),
+		Scheme:   hashkey.Scheme(x.Signing),
+	}
+	d.log.Info("paper_trading", zap.String("rest_url", sim.RESTURL()), zap.String("ws_url", sim.WSURL()))
+	return hcfg, nil
+}
+
+// startup syncs the clock and reads the reference data quoting depends on. Every call here
+// is a query; a failure stops the daemon before it has placed anything.
+func (d *daemon) startup(ctx context.Context) (map[string]exchange.Instrument, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	if err := d.client.SyncClock(ctx); err != nil {
+		return nil, fmt.Errorf("clock sync: %w", err)
+	}
+	if _, err := d.client.RateLimits(ctx); err != nil {
+		return nil, fmt.Errorf("rate limits: %w", err)
+	}
+	list, err := d.client.Instruments(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("instruments: %w", err)
+	}
+	byID := make(map[string]exchange.Instrument, len(list))
+	for _, i := range list {
+		byID[i.ID] = i
+	}
+	offset, _ := d.client.ClockOffset()
+	d.log.Info("exchange_ready", zap.Int("instruments", len(list)), zap.Duration("clock_offset", offset))
+	return byID, nil
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/mmd-dev/mmd/config"
+	"github.com/mmd-dev/mmd/strategy/registry"
+)
+
+// events signals the first log line of each watched event name.
+type events struct {
+	mu    sync.Mutex
+	chans map[string]chan struct{}
+}
+
+func watch(names ...string) *events {
+	e := &events{chans: map[string]chan struct{}{}}
+	for _, n := range names {
+		e.chans[n] = make(chan struct{})
+	}
+	return e
+}
+
+func (e *events) hook(ent zapcore.Entry) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ch, ok := e.chans[ent.Message]; ok {
+		close(ch)
+		delete(e.chans, ent.Message)
+	}
+	return nil
+}
+
+func (e *events) wait(t *testing.T, name string, timeout time.Duration) {
+	t.Helper()
+	e.mu.Lock()
+	ch, ok := e.chans[name]
+	e.mu.Unlock()
+	if !ok {
+		return // already seen
+	}
+	select {
+	case <-ch:
+	case <-time.After(timeout):
+		t.Fatalf("no %s within %v", name, timeout)
+	}
+}
+
+// TestEndToEnd runs the daemon as `mmd run` does with no configuration: the embedded
+// simulator, the example strategies from deploy/, the real client, gate and engine over
+// loopback. It waits for quotes and fills, shuts down as on SIGTERM, and checks that the
+// simulator holds no open order of ours afterwards.
+func TestEndToEnd(t *testing.T) {
+	cfg, err := config.LoadDefault("../../deploy/strategies", registry.Builtin(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fast, lively market so that fills come within seconds.
+	cfg.Sim.Tick = 20 * time.Millisecond
+	cfg.Sim.Volatility = 15
+
+	core, logs := observer.New(zapcore.InfoLevel)
+	ev := watch("order_accepted", "order_filled", "shutdown_complete")
+	log := zap.New(core, zap.Hooks(ev.hook))
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ready := make(chan *daemon, 1)
+	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" }, ready: func(d *daemon) { ready <- d }}
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon not ready within 30s")
+	}
+	ev.wait(t, "order_accepted", 30*time.Second)
+	ev.wait(t, "order_filled", 60*time.Second)
+
+	stop() // what SIGTERM does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not shut down within 30s")
+	}
+	ev.wait(t, "shutdown_complete", time.Second)
+
+	complete := logs.FilterMessage("shutdown_complete").All()
+	if n := complete[0].ContextMap()["open_orders"]; n != int64(0) {
+		t.Errorf("shutdown_complete open_orders = %v, want 0", n)
+	}
+	key := d.sim.Accounts()[0].APIKey
+	if open := d.sim.OpenOrders(key); len(open) != 0 {
+		t.Errorf("simulator still holds %d open orders of ours after shutdown: %+v", len(open), open)
+	}
+	for _, name := range []string{"order_sent", "order_accepted", "order_filled", "cancel_sent", "order_cancelled", "shutdown_started"} {
+		if logs.FilterMessage(name).Len() == 0 {
+			t.Errorf("no %s log line", name)
+		}
+	}
+	for _, e := range logs.FilterMessage("order_sent").All() {
+		m := e.ContextMap()
+		for _, f := range []string{"strategy", "instrument", "side", "price", "volume", "local_id"} {
+			if _, ok := m[f]; !ok {
+				t.Fatalf("order_sent without %s: %v", f, m)
+			}
+		}
+	}
+}
