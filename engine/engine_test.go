@@ -592,3 +592,23 @@ func TestEngineBalanceRefresh(t *testing.T) {
 		return got.Total.Equal(dec("12")) && got.Available.Equal(dec("11"))
 	})
 }
+
+// MinInterval throttles re-quoting, never failing closed: a halt pulls the orders at once
+// even right after a decision.
+func TestEngineMinIntervalDoesNotDelayPull(t *testing.T) {
+	q := &quoter{}
+	q.set("5", bid("0.030987", "0.05"), ask("0.031113", "0.05"))
+	h := newHarness(t, harnessOpt{strategies: []Instance{{Name: "s1", Instrument: ethBTC, Strategy: q, MinInterval: time.Minute}}})
+	h.start()
+	h.goLive("0.031000", "0.031100")
+	h.tick(time.Minute)
+	h.waitFor("both quotes accepted", func() bool {
+		return len(h.logged("order_accepted")) == 2 && h.eng.OpenOrders() == 2
+	})
+	h.gate.Halt("operator")
+	h.tick(time.Millisecond)
+	h.waitFor("pulled", func() bool { return len(h.venue.openLocalIDs()) == 0 && h.eng.OpenOrders() == 0 })
+	if n := len(h.logged("orders_pulled")); n != 1 {
+		t.Fatalf("orders_pulled logged %d times", n)
+	}
+}

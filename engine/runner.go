@@ -103,7 +103,7 @@ func (r *runner) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // shutdown follows at once
 		}
-		if wait := r.untilDecision(); wait > 0 {
+		if wait := r.untilDecision(); wait > 0 && !r.mustPull() {
 			if later == nil {
 				later = time.After(wait)
 			}
@@ -120,6 +120,24 @@ func (r *runner) untilDecision() time.Duration {
 		return 0
 	}
 	return r.inst.MinInterval - r.e.cfg.Clock().Sub(r.lastDecision)
+}
+
+// mustPull reports whether orders are out that the gate or the book says must go now (halted,
+// a side disallowed, no usable book). MinInterval throttles re-quoting, never failing closed,
+// so such a decision is not held back.
+func (r *runner) mustPull() bool {
+	st := r.e.cfg.Gate.Status(r.inst.Name)
+	slot := r.book.Load()
+	all := st.State == risk.Halted || slot == nil || slot.book == nil || slot.book.Crossed()
+	for _, o := range r.m.live {
+		if o.cancelling() || o.phase != phaseOpen {
+			continue
+		}
+		if all || (o.side == exchange.Buy && !st.BuyOK) || (o.side == exchange.Sell && !st.SellOK) {
+			return true
+		}
+	}
+	return false
 }
 
 // drain applies every queued private message.

@@ -407,13 +407,28 @@ func (g *Gate) check(st *strategyState, req exchange.OrderRequest, now time.Time
 	}
 	// Worst case of all open orders on this order's side filling. Only this side's worst case
 	// can change, and an order that shrinks it is allowed even beyond the limit (the position
-	// may have got there by fills), so the gate never blocks a way back.
+	// may have got there by fills), so the gate never blocks a way back. The limit is per
+	// instrument: every strategy quoting it counts, or two strategies would each get all of it.
+	pos, instBuys, instSells := st.position, buys, sells
+	for _, other := range in.strategies {
+		if other == st {
+			continue
+		}
+		pos = pos.Add(other.position)
+		for _, o := range other.orders {
+			if o.side == exchange.Buy {
+				instBuys = instBuys.Add(o.remaining)
+			} else {
+				instSells = instSells.Add(o.remaining)
+			}
+		}
+	}
 	var before, after decimal.Decimal
 	if req.Side == exchange.Buy {
-		before = st.position.Add(buys)
+		before = pos.Add(instBuys)
 		after = before.Add(req.Volume)
 	} else {
-		before = st.position.Sub(sells)
+		before = pos.Sub(instSells)
 		after = before.Sub(req.Volume)
 	}
 	if a := after.Abs(); a.GreaterThan(st.maxPosition) && a.GreaterThan(before.Abs()) {

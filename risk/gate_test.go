@@ -664,3 +664,28 @@ func BenchmarkGateOnBook(b *testing.B) {
 		f.g.OnBook(book)
 	}
 }
+
+// TestMaxPositionPerInstrument: the max-position limit is per instrument, so a second strategy
+// quoting the same instrument counts the first one's position and open orders; it may still
+// send what shrinks the instrument's worst case.
+func TestMaxPositionPerInstrument(t *testing.T) {
+	f := newFixture(t, nil).healthy() // maxPosition ETH 3
+	const other = "ladder-eth-2"
+	if err := f.g.Register(other, ethUSDT, f.lim); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(f.lim.HealthyPeriod)
+	f.fill(exchange.Buy, "100", "1.5")      // first strategy: long 1.5
+	f.mustInsert(exchange.Buy, "99.5", "1") // and a bid of 1 open: worst case long 2.5
+	ins := func(side exchange.Side, price, volume string) error {
+		_, err := f.g.Insert(context.Background(), other, f.req(side, price, volume))
+		return err
+	}
+	refusal(t, ins(exchange.Buy, "99.5", "1"), CheckMaxPosition, "3", "3.5")
+	if err := ins(exchange.Buy, "99.5", "0.5"); err != nil {
+		t.Fatalf("a bid up to the instrument's limit: %v", err)
+	}
+	if err := ins(exchange.Sell, "100.5", "2"); err != nil {
+		t.Fatalf("an ask that reduces the instrument's position: %v", err)
+	}
+}
