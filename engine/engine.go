@@ -60,6 +60,7 @@ const (
 	balanceRefresh         = 30 * time.Second // drift correction of the inventory
 	shutdownPoll           = time.Second      // lookups while waiting for cancel confirmations
 	maxForeignRemembered   = 10_000           // foreign order IDs remembered for log-once
+	fillLookback           = time.Minute      // fills are recovered from this long before a private-stream gap
 )
 
 // Engine runs strategies against one exchange account.
@@ -83,7 +84,8 @@ type Engine struct {
 	foreignMu sync.Mutex
 	foreign   map[string]struct{}
 
-	privateDown bool // router-owned: the private stream is (or has not yet been seen) up
+	privateDown bool      // router-owned: the private stream is (or has not yet been seen) up
+	downSince   time.Time // router-owned: when the private stream went down (zero: never up yet)
 
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
@@ -151,6 +153,7 @@ func New(cfg Config) (*Engine, error) {
 		shutdownPoll: shutdownPoll,
 		foreign:      make(map[string]struct{}),
 		privateDown:  true,
+		downSince:    cfg.Clock(), // before start counts as a gap: fills since are recovered
 		shutdown:     make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
@@ -390,14 +393,23 @@ func (e *Engine) dispatch(ev exchange.Event) {
 			return
 		}
 		if !ev.Up {
+			if !e.privateDown {
+				e.downSince = ev.Received
+			}
 			e.privateDown = true
 			return
 		}
 		if e.privateDown {
-			// Orders' fates may have been missed during the gap: reconcile before trusting our view.
+			// Orders' fates and fills may have been missed during the gap: reconcile before
+			// trusting our view. Fills are asked for from a little before the gap (the
+			// exchange's clock may differ from ours); repeats are ignored by trade ID.
 			e.privateDown = false
+			var since time.Time
+			if !e.downSince.IsZero() {
+				since = e.downSince.Add(-fillLookback)
+			}
 			for _, r := range e.runners {
-				r.push(reconcileMsg{fetch: true})
+				r.push(reconcileMsg{fetch: true, since: since})
 			}
 		}
 	}

@@ -50,6 +50,7 @@ type reconcileMsg struct {
 	open  []exchange.Order
 	asOf  time.Time
 	fetch bool
+	since time.Time // with fetch: recover fills from here first (zero: none to recover)
 	done  chan struct{}
 }
 
@@ -171,6 +172,23 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 	if !msg.fetch {
 		r.m.reconcile(ctx, msg.open, msg.asOf)
 		return
+	}
+	// Fills first: an order that filled during the gap must be settled as filled before a
+	// lookup that no longer finds it open would conclude it cancelled.
+	if !msg.since.IsZero() {
+		fills, err := r.e.cfg.Account.Fills(ctx, r.inst.Instrument.ID, msg.since)
+		if err != nil {
+			r.m.log.Warn("fills_recovery_failed", zap.Error(err), zap.Time("since", msg.since))
+		}
+		recovered := 0
+		for _, f := range fills {
+			if r.m.onFill(f) {
+				recovered++
+			}
+		}
+		if recovered > 0 {
+			r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", msg.since))
+		}
 	}
 	asOf := r.e.cfg.Clock()
 	open, err := r.e.cfg.Account.OpenOrders(ctx, r.inst.Instrument.ID)

@@ -100,6 +100,7 @@ type venue struct {
 	inserts []exchange.OrderRequest
 	cancels []string // local IDs
 	queries int
+	fills   []exchange.Fill // every fill executed, for Fills
 
 	// Behaviour knobs.
 	silentInserts  bool                                                    // no order_return on insert
@@ -263,6 +264,18 @@ func (v *venue) OpenOrders(ctx context.Context, instrumentID string) ([]exchange
 	return out, nil
 }
 
+func (v *venue) Fills(ctx context.Context, instrumentID string, since time.Time) ([]exchange.Fill, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []exchange.Fill
+	for _, f := range v.fills {
+		if !f.Time.Before(since) && (instrumentID == "" || f.Instrument == instrumentID) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
 func (v *venue) OrderByLocalID(ctx context.Context, localID string) (*exchange.Order, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -290,6 +303,7 @@ func (v *venue) fill(localID, vol, fee string) (exchange.Fill, exchange.Order) {
 	}
 	o.Updated = o.Updated.Add(time.Millisecond)
 	c := *o
+	v.fills = append(v.fills, f)
 	v.mu.Unlock()
 	return f, c
 }

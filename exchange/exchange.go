@@ -194,4 +194,7 @@ type Account interface {
 	OpenOrders(ctx context.Context, instrumentID string) ([]Order, error)
 	// OrderByLocalID returns the order while it is open, nil once it is done or if unknown.
 	OrderByLocalID(ctx context.Context, localID string) (*Order, error)
+	// Fills lists the account's fills on one instrument ("" for all) since a time, oldest
+	// first: how fills missed while the private stream was down are recovered.
+	Fills(ctx context.Context, instrumentID string, since time.Time) ([]Fill, error)
 }

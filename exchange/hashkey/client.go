@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -492,6 +493,44 @@ func (c *Client) OpenOrders(ctx context.Context, instrumentID string) ([]exchang
 		q.End = end
 	}
 	return nil, fmt.Errorf("open orders: more than %d pages", maxPages)
+}
+
+// Fills lists the account's fills on one instrument ("" for all) since a time, oldest
+// first. getTrade answers at most 100, newest first, so it pages backwards by
+// endTimestamp (seconds, inclusive: repeats are dropped by tradeID).
+func (c *Client) Fills(ctx context.Context, instrumentID string, since time.Time) ([]exchange.Fill, error) {
+	var out []exchange.Fill
+	seen := make(map[string]bool)
+	// getTrade speaks whole seconds: start at the second that holds since.
+	from := since.Truncate(time.Second)
+	q := TradeQuery{Start: from, InstrumentID: instrumentID}
+	for range maxPages {
+		page, err := c.Trades(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("fills: %w", err)
+		}
+		var oldest time.Time
+		for _, f := range page {
+			if oldest.IsZero() || f.Time.Before(oldest) {
+				oldest = f.Time
+			}
+			if seen[f.TradeID] || f.Time.Before(from) {
+				continue
+			}
+			seen[f.TradeID] = true
+			out = append(out, f)
+		}
+		if len(page) < pageSize || oldest.IsZero() || oldest.Before(from) {
+			slices.SortStableFunc(out, func(a, b exchange.Fill) int { return a.Time.Compare(b.Time) })
+			return out, nil
+		}
+		end := oldest.Truncate(time.Second)
+		if !q.End.IsZero() && !end.Before(q.End) {
+			end = q.End.Add(-time.Second) // a whole page inside one second: skip past it
+		}
+		q.End = end
+	}
+	return nil, fmt.Errorf("fills: more than %d pages", maxPages)
 }
 
 // request is one REST call.
