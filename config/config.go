@@ -362,7 +362,8 @@ func (c *Config) check() Problems {
 		bad("exchange.signing", "unknown signing revision %s (want %s or %s)", l.show("exchange.signing", e.Signing), hashkey.SchemeV43, hashkey.SchemeV42)
 	}
 	if e.SecretEnv != "" && !validEnvName(e.SecretEnv) {
-		bad("exchange.secretEnv", "want the name of an environment variable (letters, digits, _), got %s", l.show("exchange.secretEnv", e.SecretEnv))
+		// The value is not quoted: what is written here by mistake is usually the secret itself.
+		bad("exchange.secretEnv", "want the name of an environment variable (letters, digits, _), not its value")
 	}
 	secrets := 0
 	if e.SecretFile != "" {

@@ -113,6 +113,7 @@ func TestSecretNeverShown(t *testing.T) {
 		{"HMAC from a file", "  secretFile: api-secret\n", nil, false},
 		{"invalid PUB-PRIV from a file", "  authType: PUB-PRIV\n  secretFile: api-secret\n", nil, true},
 		{"invalid PUB-PRIV from the environment", "  authType: PUB-PRIV\n  secretEnv: MMD_SECRET\n", map[string]string{"MMD_SECRET": secret}, true},
+		{"secret written where its variable's name belongs", "  secretEnv: \"" + secret + "\"\n", nil, true},
 		{"secret file named as the secret env", "  secretEnv: MMD_SECRET\n  secretFile: api-secret\n", map[string]string{"MMD_SECRET": secret}, true},
 		{"secret expanded into a typed field", "  secretFile: api-secret\n  depth: ${MMD_SECRET}\n  rateMargin: ${MMD_SECRET}\n", map[string]string{"MMD_SECRET": secret}, true},
 		{"secret expanded into an enumeration", "  secretFile: api-secret\n  signing: ${MMD_SECRET}\n  restURL: ${MMD_SECRET}\n", map[string]string{"MMD_SECRET": secret}, true},

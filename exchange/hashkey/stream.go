@@ -513,6 +513,22 @@ func (ss *session) sawPrivate(received time.Time) {
 	}
 }
 
+// privateGap reports a private message that could not be read as a gap in the private
+// stream (down, then up again if it was up), so that the order's fate is reconciled rather
+// than silently lost.
+func (ss *session) privateGap(reason string, received time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	switch ss.login {
+	case loginUp:
+		ss.s.q.push(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: reason, Received: received})
+		ss.s.q.push(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: received})
+	case loginPending:
+		// The up that follows the login comes after this down, and so reconciles.
+		ss.s.q.push(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: reason, Received: received})
+	}
+}
+
 // graceExpired: no refusal within the grace period counts as logged in.
 func (ss *session) graceExpired() {
 	ss.mu.Lock()
@@ -687,9 +703,12 @@ func (r *reader) handle(frame []byte, received time.Time) {
 	}
 	if err != nil {
 		// A private message we cannot read may be an order's fate we now do not know; the
-		// engine reconciles with getOrder after private-stream gaps, and this log line is
-		// the reason to look.
+		// engine reconciles with getOrder after private-stream gaps, so it is reported as
+		// one, and this log line is the reason to look.
 		r.logs.warn("stream_message_malformed", "type:"+typ, zap.String("type", typ), zap.Error(err), excerptField(frame))
+		if typ != "trade_detail" && typ != "subscribe_rsp" && typ != "unsubscribe_rsp" && r.sess != nil {
+			r.sess.privateGap("unreadable "+typ+": "+err.Error(), received)
+		}
 	}
 }
 
@@ -731,6 +750,12 @@ func (r *reader) level2(frame []byte, typ string, received time.Time) {
 		return // left over from before the (re)subscription: wait for the snapshot
 	}
 	m.Received = received
+	if m.Depth == 0 {
+		// Plain "level2" names no depth, but we subscribed it for sc.Depth (5) levels: without
+		// this a thin snapshot would cap the book at its own length and drop levels that enter
+		// the top later, which the exchange never sends again.
+		m.Depth = r.s.sc.Depth
+	}
 	if err := ApplyLevel2(bs.book, m); err != nil {
 		r.invalidate(id, bs, "cannot apply level2 message: "+err.Error(), received)
 		return

@@ -698,3 +698,52 @@ func FuzzStreamFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamLevel2Depth5: the plain "level2" channel names no depth in its type, but the
+// stream subscribed it for 5 levels. A thin snapshot must not shrink the book to its own
+// length: levels that enter the top 5 later are kept, so when the best level goes the next
+// one is there (the exchange never resends a level it already reported).
+func TestStreamLevel2Depth5(t *testing.T) {
+	x := newWSExchange(t)
+	st := startStream(t, x, StreamConfig{Instruments: []exchange.Instrument{ethBTC}, Depth: 5}, nil, nil)
+	p := x.next(t)
+	p.expect(t, "subscribe", "level2", "ETH-BTC")
+	p.send(t, `{"type":"level2_snapshot","instrumentID":"ETH-BTC","buy":[["0.031","1"]],"sell":[["0.0312","1"]],"pubTimestamp":"1542104001056"}`)
+	st.until(t, "snapshot", isBook("ETH-BTC"))
+	p.send(t, `{"type":"level2_update","instrumentID":"ETH-BTC","buy":[["0.0309","2"],["0.0308","3"]],"sell":[],"pubTimestamp":"1542104001556"}`)
+	ev, _ := st.until(t, "update", isBook("ETH-BTC"))
+	if got := bookString(ev.(exchange.BookUpdate).Book); got != "b0.031x1 b0.0309x2 b0.0308x3 a0.0312x1" {
+		t.Fatalf("book after adding levels: %s", got)
+	}
+	p.send(t, `{"type":"level2_update","instrumentID":"ETH-BTC","buy":[["0.031","0"]],"sell":[],"pubTimestamp":"1542104002056"}`)
+	ev, _ = st.until(t, "removal", isBook("ETH-BTC"))
+	if got := bookString(ev.(exchange.BookUpdate).Book); got != "b0.0309x2 b0.0308x3 a0.0312x1" {
+		t.Fatalf("book after the best bid went: %s", got)
+	}
+}
+
+// TestStreamUnreadablePrivateMessage: an order or fill event that cannot be decoded is an
+// order's fate we no longer know. It must not vanish into a log line: it is reported as a
+// private-stream gap (down, then up), which makes the engine reconcile.
+func TestStreamUnreadablePrivateMessage(t *testing.T) {
+	for _, frame := range []string{
+		`{"type":"order_return","orderSysID":"1","orderStatus":"9"}`,
+		`{"type":"trade_return","tradeID":"7","price":"abc"}`,
+	} {
+		x := newWSExchange(t)
+		st := startStream(t, x, StreamConfig{Private: true}, nil, nil)
+		p := x.next(t)
+		p.expect(t, "subscribe", "user")
+		st.until(t, "private up", isStatus(exchange.PrivateStream, true))
+		p.send(t, frame, orderReturn)
+		ev, _ := st.until(t, "private down", isStatus(exchange.PrivateStream, false))
+		if r := ev.(exchange.StreamStatus).Reason; !strings.Contains(r, "unreadable") {
+			t.Fatalf("reason %q", r)
+		}
+		_, skipped := st.until(t, "private up again", isStatus(exchange.PrivateStream, true))
+		if len(skipped) != 0 {
+			t.Fatalf("events between down and up: %s", describeEvents(skipped))
+		}
+		st.until(t, "the next order", isType[exchange.OrderUpdate])
+	}
+}
