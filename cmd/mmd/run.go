@@ -126,6 +126,9 @@ type daemon struct {
 	// simConfig, if set, adjusts the embedded simulator's configuration (tests and
 	// benchmarks use it for a faster or manually driven market).
 	simConfig func(*hashkeysim.Config)
+	// orderWritten, if set, is told when each insert or cancel has been written out
+	// (the tick-to-order benchmark's end point).
+	orderWritten func(op string, at time.Time)
 
 	sim    *hashkeysim.Server // nil unless paper trading
 	client *hashkey.Client
@@ -238,6 +241,7 @@ func (d *daemon) exchangeConfig() (hashkey.Config, error) {
 		LocalAddress: x.LocalAddress,
 		RateMargin:   x.RateMargin,
 		Logger:       d.log.Named("hashkey"),
+		OrderWritten: d.orderWritten,
 	}
 	if !x.Sim() {
 		creds, err := d.cfg.Credentials(d.env)

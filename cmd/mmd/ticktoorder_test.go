@@ -43,10 +43,10 @@ risk:
   priceBandBps: 1000
 `
 
-// BenchmarkTickToOrder measures, over loopback, the time from the simulator writing a book
-// update that moves the quote to the simulator receiving the daemon's signed cancel or
-// insert that answers it (the whole daemon in between: WebSocket read, level2 decode, book
-// apply, snapshot, engine routing, strategy, order manager, risk gate, signing, HTTP write).
+// BenchmarkTickToOrder measures, over loopback, the time from the simulator having written a
+// book update that moves the quote to the daemon having written the signed cancel or insert
+// that answers it (the whole daemon in between: WebSocket read, level2 decode, book apply,
+// snapshot, engine routing, strategy, order manager, risk gate, signing, HTTP write).
 // Each iteration moves the fair value 5 bps (alternately up and down) and waits until both
 // quotes have been replaced before the next. The floor sub-benchmark measures decode + book
 // apply + HMAC sign + a loopback socket write alone, in the same run.
@@ -68,11 +68,12 @@ func benchDaemonTickToOrder(b *testing.B) {
 	}
 	cfg.Exchange.Depth = 50
 
-	requests := make(chan hashkeysim.Request, 1024)
+	requests := make(chan time.Time, 1024) // when each insert or cancel was written
 	ready := make(chan *daemon, 1)
 	d := &daemon{
 		cfg: cfg, log: zap.NewNop(), env: func(string) string { return "" },
-		ready: func(d *daemon) { ready <- d },
+		ready:        func(d *daemon) { ready <- d },
+		orderWritten: func(_ string, at time.Time) { requests <- at },
 		simConfig: func(c *hashkeysim.Config) {
 			c.Manual = true // the benchmark alone moves the market
 			c.NoRateLimit = true
@@ -96,12 +97,6 @@ func benchDaemonTickToOrder(b *testing.B) {
 	}
 	sim := d.sim
 	key := sim.Accounts()[0].APIKey
-	sim.Observe(func(r hashkeysim.Request) {
-		if r.Path == "/v1/order/insert" || r.Path == "/v1/order/cancelByLocalID" || r.Path == "/v1/order/cancelBySysID" {
-			requests <- r
-		}
-	})
-	defer sim.Observe(nil)
 
 	base := decimal.RequireFromString("65000")
 	up := base.Mul(decimal.RequireFromString("1.0005"))
@@ -118,8 +113,8 @@ func benchDaemonTickToOrder(b *testing.B) {
 		}
 		written := sim.SetFairValue("BTC-USDT", p)
 		select {
-		case r := <-requests:
-			lat = append(lat, r.Received.Sub(written))
+		case at := <-requests:
+			lat = append(lat, at.Sub(written))
 		case <-time.After(10 * time.Second):
 			b.Fatalf("iteration %d: no order request within 10s of the move", i)
 		}
@@ -131,7 +126,7 @@ func benchDaemonTickToOrder(b *testing.B) {
 
 // settle waits until the daemon has both quotes resting again and nothing is in flight,
 // draining the observed requests.
-func settle(b *testing.B, sim *hashkeysim.Server, key string, requests <-chan hashkeysim.Request) {
+func settle(b *testing.B, sim *hashkeysim.Server, key string, requests <-chan time.Time) {
 	b.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	quiet := 0

@@ -56,6 +56,8 @@ type Client struct {
 	log      *zap.Logger
 	timeout  time.Duration
 
+	orderWritten func(op string, at time.Time) // Config.OrderWritten
+
 	retries   int           // extra attempts of an idempotent query
 	retryBase time.Duration // first retry backoff, doubled per attempt
 
@@ -118,6 +120,7 @@ func NewClient(cfg Config) (*Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	c.limiter = NewRateLimiter(cfg.RateMargin, c.clock, nil)
+	c.orderWritten = cfg.OrderWritten
 	return c, nil
 }
 
@@ -634,6 +637,11 @@ func (c *Client) once(ctx context.Context, r request) ([]byte, error) {
 	var written atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteHeaders: func() { written.Store(true) },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			if r.order && c.orderWritten != nil {
+				c.orderWritten(r.op, time.Now())
+			}
+		},
 	})
 	var rd io.Reader
 	if r.body != nil {

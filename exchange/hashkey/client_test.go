@@ -1127,3 +1127,29 @@ func TestSimulatorAuthVariants(t *testing.T) {
 		})
 	}
 }
+
+// OrderWritten reports each insert and cancel once its request is on the wire, and no query.
+func TestClientOrderWritten(t *testing.T) {
+	s := newRESTServer(t)
+	s.handle("POST /v1/order/insert", answer(200, `{"orderLocalID":"17000000000000001"}`))
+	s.handle("POST /v1/order/cancelByLocalID", answer(200, `{"orderLocalID":"17000000000000001","message":"received"}`))
+	s.handle("GET /v1/info/version", answer(200, `{"version":"4.3.0"}`))
+	var ops []string
+	c := newTestClient(t, s, func(cfg *Config) {
+		cfg.OrderWritten = func(op string, at time.Time) {
+			if at.IsZero() {
+				t.Error("zero time")
+			}
+			ops = append(ops, op)
+		}
+	})
+	ctx := context.Background()
+	must(t, c.insert(ctx, exchange.OrderRequest{Instrument: "ETH-BTC", Side: exchange.Buy, Price: dec("0.031"), Volume: dec("1"), LocalID: "17000000000000001"}))
+	must(t, c.CancelByLocalID(ctx, "17000000000000001"))
+	if _, err := c.Version(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ops, ","); got != "insert,cancel_by_local_id" {
+		t.Fatalf("OrderWritten saw %q", got)
+	}
+}

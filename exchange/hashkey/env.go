@@ -51,6 +51,10 @@ type Config struct {
 	RateMargin   float64          // fraction of the published rate limits to use, default 0.8 (not money)
 	Clock        func() time.Time // default time.Now
 	Logger       *zap.Logger      // default zap.NewNop()
+	// OrderWritten, if set, is called when an insert's or a cancel's request has been
+	// written out in full, with its op ("insert", "cancel_by_local_id"…) and the time: the
+	// end point of order-path latency measurements (tick-to-order). It must not block.
+	OrderWritten func(op string, at time.Time)
 
 	// rootCAs replaces the system roots; tests use it to trust their own certificate.
 	rootCAs *x509.CertPool

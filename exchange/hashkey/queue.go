@@ -20,6 +20,10 @@ const backlogWarn = 10_000
 // instrument whose previous BookUpdate is still queued replaces that one's snapshot in
 // place, so a slow consumer sees the newest book, not a backlog of stale ones. Nothing else
 // is ever dropped or reordered.
+//
+// When nothing is queued and the consumer is already waiting, an event is handed straight
+// to it: a latency-sensitive book update then costs one goroutine wake-up, not two (reader →
+// pump → consumer).
 type eventQueue struct {
 	mu      sync.Mutex
 	items   []queued // ring buffer
@@ -30,6 +34,9 @@ type eventQueue struct {
 	warned  bool
 	ready   chan struct{} // signalled (capacity 1) when an item is pushed
 	log     *zap.Logger
+
+	out  chan<- exchange.Event // the consumer's channel, once run has started
+	busy bool                  // run holds a popped event it has not delivered yet
 }
 
 // queued is a BookUpdate kept unboxed (so that conflating it allocates nothing) or any
@@ -53,6 +60,10 @@ func newEventQueue(log *zap.Logger) *eventQueue {
 // same instrument.
 func (q *eventQueue) pushBook(book *exchange.BookSnapshot, received time.Time) {
 	q.mu.Lock()
+	if q.handOff(exchange.BookUpdate{Book: book, Received: received}) {
+		q.mu.Unlock()
+		return
+	}
 	if s, ok := q.books[book.Instrument.ID]; ok {
 		it := &q.items[(q.head+int(s-q.seq))%len(q.items)]
 		it.book, it.received = book, received
@@ -73,6 +84,10 @@ func (q *eventQueue) push(ev exchange.Event) {
 	if bi, ok := ev.(exchange.BookInvalid); ok {
 		delete(q.books, bi.Instrument)
 	}
+	if q.handOff(ev) {
+		q.mu.Unlock()
+		return
+	}
 	q.append(queued{ev: ev})
 	q.nonBook++
 	if q.nonBook > backlogWarn && !q.warned {
@@ -82,6 +97,20 @@ func (q *eventQueue) push(ev exchange.Event) {
 	}
 	q.mu.Unlock()
 	q.signal()
+}
+
+// handOff gives ev straight to a consumer that is waiting on out, if nothing is queued or
+// in flight before it (so order is kept). It never blocks. q.mu must be held.
+func (q *eventQueue) handOff(ev exchange.Event) bool {
+	if q.out == nil || q.n > 0 || q.busy {
+		return false
+	}
+	select {
+	case q.out <- ev:
+		return true
+	default:
+		return false
+	}
 }
 
 func (q *eventQueue) append(it queued) {
@@ -123,6 +152,7 @@ func (q *eventQueue) tryPop() (exchange.Event, bool) {
 	if q.n == 0 {
 		return nil, false
 	}
+	q.busy = true // until run has delivered it: nothing may overtake it
 	it := q.items[q.head]
 	q.items[q.head] = queued{} // let the GC have the snapshot
 	q.head = (q.head + 1) % len(q.items)
@@ -154,6 +184,14 @@ func (q *eventQueue) len() int {
 
 // run moves events from the queue to out until ctx is done.
 func (q *eventQueue) run(ctx context.Context, out chan<- exchange.Event) {
+	q.mu.Lock()
+	q.out = out
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.out, q.busy = nil, false
+		q.mu.Unlock()
+	}()
 	for {
 		ev, ok := q.pop(ctx)
 		if !ok {
@@ -164,5 +202,8 @@ func (q *eventQueue) run(ctx context.Context, out chan<- exchange.Event) {
 		case <-ctx.Done():
 			return
 		}
+		q.mu.Lock()
+		q.busy = false
+		q.mu.Unlock()
 	}
 }
