@@ -420,7 +420,7 @@ func (e *Engine) dispatch(ev exchange.Event) {
 func (e *Engine) toOwner(ev exchange.Event, localID, sysID, instrument string) {
 	idx, ok := e.routes.lookup(localID, sysID)
 	if !ok {
-		e.noteForeign(localID, sysID, instrument)
+		e.noteForeign(localID, sysID, instrument, nil)
 		return
 	}
 	e.routes.addSys(sysID, idx)
@@ -430,13 +430,15 @@ func (e *Engine) toOwner(ev exchange.Event, localID, sysID, instrument string) {
 func (e *Engine) noteForeignOrders(open []exchange.Order) {
 	for _, o := range open {
 		if _, ours := e.routes.lookup(o.LocalID, o.SysID); !ours {
-			e.noteForeign(o.LocalID, o.SysID, o.Instrument)
+			e.noteForeign(o.LocalID, o.SysID, o.Instrument, &o)
 		}
 	}
 }
 
-// noteForeign logs an order that is not ours, once per ID.
-func (e *Engine) noteForeign(localID, sysID, instrument string) {
+// noteForeign logs an order that is not ours, once per ID. One resting in the book (o open)
+// is a warning with its terms: it may be a human's, or a crashed earlier run's that nothing
+// manages now, and an operator should look.
+func (e *Engine) noteForeign(localID, sysID, instrument string, o *exchange.Order) {
 	key := "l:" + localID
 	if localID == "" {
 		key = "s:" + sysID
@@ -454,8 +456,14 @@ func (e *Engine) noteForeign(localID, sysID, instrument string) {
 		return
 	}
 	e.stats.foreign.Add(1)
-	e.log.Info("foreign_order", zap.String("local_id", localID), zap.String("sys_id", sysID),
-		zap.String("instrument", instrument), zap.String("action", "left_alone"))
+	fields := []zap.Field{zap.String("local_id", localID), zap.String("sys_id", sysID),
+		zap.String("instrument", instrument), zap.String("action", "left_alone")}
+	if o == nil || !o.Status.Open() {
+		e.log.Info("foreign_order", fields...)
+		return
+	}
+	e.log.Warn("foreign_order", append(fields, zap.Stringer("side", o.Side), zap.Stringer("price", o.Price),
+		zap.Stringer("volume", o.Volume), zap.Stringer("remaining", o.Remaining))...)
 }
 
 // healthLoop re-evaluates every strategy each HealthInterval (so time-driven gate states

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/mmd-dev/mmd/exchange"
 	"github.com/mmd-dev/mmd/risk"
@@ -190,7 +191,12 @@ func TestEngineLeavesForeignOrdersAlone(t *testing.T) {
 	foreign := h.logged("foreign_order")
 	var ids []string
 	for _, e := range foreign {
-		ids = append(ids, e.ContextMap()["local_id"].(string))
+		m := e.ContextMap()
+		ids = append(ids, m["local_id"].(string))
+		// The human's order rests in the book: a warning with its terms.
+		if m["local_id"] == "manual-1" && (e.Level != zapcore.WarnLevel || m["side"] != "buy" || m["price"] != "0.02" || m["remaining"] != "1") {
+			t.Fatalf("resting foreign order logged as %v %v", e.Level, m)
+		}
 	}
 	if slices.Sort(ids); !slices.Equal(ids, []string{"99", "manual-1"}) {
 		t.Fatalf("foreign_order logged for %v, want each once", ids)
