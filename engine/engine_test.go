@@ -138,6 +138,26 @@ func TestEngineReplacesMovedQuote(t *testing.T) {
 	})
 }
 
+// At maxOpenOrders, a replacement waits for its predecessor's cancel to be confirmed rather
+// than run into the gate's max_open_orders refusal (which would only be noise in the log and
+// a one-second pause of that side).
+func TestEngineReplacesWithinMaxOpenOrders(t *testing.T) {
+	q := &quoter{}
+	opt := oneStrategy(q)
+	opt.limits = func(l *risk.Limits) { l.MaxOpenOrders = 2 }
+	h := liveTwoSided(t, opt, q)
+	for i, p := range []string{"0.030999", "0.030991", "0.031001"} {
+		q.set("1", bid(p, "0.05"), ask("0.031113", "0.05"))
+		h.tick(time.Millisecond)
+		h.waitFor(fmt.Sprintf("bid %d replaced", i), func() bool {
+			return h.venue.openQuotes() == "buy "+p+" 0.05\nsell 0.031113 0.05" && h.eng.OpenOrders() == 2
+		})
+	}
+	if refused := h.logged("risk_refused"); len(refused) > 0 {
+		t.Fatalf("%d refusals, first %v", len(refused), refused[0].ContextMap())
+	}
+}
+
 // A busy strategy never works through stale books: while it is inside Quote, books 2…10
 // arrive; its next call sees book 10.
 func TestEngineConflatesBooks(t *testing.T) {
@@ -371,7 +391,7 @@ func TestEngineCancelRejectedReconciles(t *testing.T) {
 	h.decide(time.Millisecond)
 	h.waitFor("cancel rejected", func() bool { return len(h.logged("cancel_rejected")) == 1 })
 	h.decide(time.Millisecond) // the lookup is due now
-	h.waitFor("reconciled", func() bool { return len(h.logged("order_reconciled")) == 1 && h.eng.OpenOrders() == 1 })
+	h.waitFor("reconciled", func() bool { return reconciled(h, "open", "done") == 1 && h.eng.OpenOrders() == 1 })
 	if _, can, _ := h.venue.counts(); can != 1 {
 		t.Fatalf("%d cancels, want 1", can)
 	}

@@ -364,7 +364,11 @@ func (m *manager) pullAll(ctx context.Context, includePending bool) int {
 }
 
 // sync makes the live orders match the wanted quotes: cancels first, then inserts.
-func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps decimal.Decimal) {
+//
+// room is how many more orders the gate lets the strategy have open now (cancels in flight
+// still count): a replacement waits for its predecessor's cancel to be confirmed (a
+// decision follows it) instead of running into a max_open_orders refusal.
+func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps decimal.Decimal, room int) {
 	m.plan.build(m.live, quotes, tolBps)
 	for _, o := range m.plan.cancels {
 		m.cancel(ctx, o)
@@ -372,6 +376,9 @@ func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps deci
 	now := m.clock()
 	for _, q := range m.plan.inserts {
 		if ctx.Err() != nil {
+			return
+		}
+		if room <= 0 {
 			return
 		}
 		if now.Before(m.refusedUntil[q.Side]) {
@@ -384,6 +391,7 @@ func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps deci
 			continue
 		}
 		m.insert(ctx, q)
+		room--
 	}
 }
 
@@ -490,7 +498,10 @@ func (m *manager) reconcile(ctx context.Context, open []exchange.Order, asOf tim
 	}
 	now := m.clock()
 	for _, o := range m.live {
-		if !listed[o] && !o.sentAt.After(asOf) {
+		// An accepted order the exchange no longer lists is looked up now. A pending insert
+		// keeps its own deadline (insertTimeout): a list taken a moment after the insert left
+		// says nothing yet, and concluding it lost would only re-quote that slot twice.
+		if !listed[o] && !o.sentAt.After(asOf) && o.phase != phasePending {
 			o.checkAt = now
 		}
 	}

@@ -249,7 +249,7 @@ func (r *runner) decide(ctx context.Context) {
 		r.pull(ctx, "strategy_error")
 		return
 	}
-	r.m.sync(ctx, r.filter(w.Quotes, st), w.Tolerance)
+	r.m.sync(ctx, r.filter(w.Quotes, st), w.Tolerance, st.OrderRoom)
 }
 
 // pull cancels the strategy's orders (the gate logs quoting_paused; this logs what was pulled).

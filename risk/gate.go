@@ -505,6 +505,7 @@ func (g *Gate) Status(strategy string) Status {
 	if state == Halted {
 		return s
 	}
+	s.OrderRoom = max(0, st.lim.MaxOpenOrders-len(st.orders))
 	s.BuyOK = !now.Before(st.pulledUntil[sideIndex(exchange.Buy)])
 	s.SellOK = !now.Before(st.pulledUntil[sideIndex(exchange.Sell)])
 	if state == ReducingOnly {

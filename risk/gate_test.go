@@ -399,10 +399,16 @@ func TestSenderErrors(t *testing.T) {
 		if !errors.Is(err, exchange.ErrUnknownOutcome) {
 			t.Fatalf("err %v does not carry ErrUnknownOutcome", err)
 		}
+		if room := f.g.Status(strat).OrderRoom; room != 0 {
+			t.Fatalf("OrderRoom %d with the one allowed order pending, want 0", room)
+		}
 		_, err = f.insert(exchange.Buy, "99", "1")
 		refusal(t, err, CheckMaxOpenOrders, "1", "2")
 		// The engine reconciles: the exchange never got it.
 		f.g.OnOrder(strat, exchange.Order{LocalID: sent.LocalID, Status: exchange.StatusNewNotInBook})
+		if room := f.g.Status(strat).OrderRoom; room != 1 {
+			t.Fatalf("OrderRoom %d after the order settled, want 1", room)
+		}
 		f.mustInsert(exchange.Buy, "99", "1")
 	})
 	t.Run("an unsettled pending insert expires", func(t *testing.T) {

@@ -41,8 +41,12 @@ type Status struct {
 	// Sides allowed now: false during a fill-burst cooldown on that side, for the side that
 	// would grow |position| when reducing-only, and for both sides when halted.
 	BuyOK, SellOK bool
-	Position      decimal.Decimal // base-asset position from fills since start (gross of fees)
-	PnL           PnL
+	// OrderRoom is how many more orders the strategy may have open now: maxOpenOrders less
+	// the orders the gate counts as open (pending cancels included). An order manager that
+	// inserts no more than this never meets a max_open_orders refusal.
+	OrderRoom int
+	Position  decimal.Decimal // base-asset position from fills since start (gross of fees)
+	PnL       PnL
 }
 
 // PnL is a strategy's profit and loss since start in the instrument's quote asset, marked with
