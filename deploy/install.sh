@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go build -trimpath -o /usr/local/bin/mmd ./cmd/mmd
+# -buildvcs=auto embeds the commit (mmd version) even where GOFLAGS turns it off.
+version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+go build -trimpath -buildvcs=auto -ldflags "-X main.version=$version" -o /usr/local/bin/mmd ./cmd/mmd
 id mmd >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin mmd
 install -d -m 0750 -o root -g mmd /etc/mmd /etc/mmd/strategies
 [ -e /etc/mmd/mmd.yaml ] || install -m 0640 -o root -g mmd deploy/mmd.yaml /etc/mmd/mmd.yaml
