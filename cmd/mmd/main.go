@@ -60,6 +60,11 @@ func (m *Main) Run(args []string) int {
 			fmt.Fprint(m.Stdout, cmd.Usage())
 			return 0
 		}
+		var bad badConfig
+		if errors.As(err, &bad) {
+			fmt.Fprintf(m.Stderr, "mmd %s: %v\n", args[0], err)
+			return 2
+		}
 		var exit exitError
 		if errors.As(err, &exit) {
 			// A bare exit status has been explained already; anything wrapping one has not.
@@ -74,19 +79,27 @@ func (m *Main) Run(args []string) int {
 	return 0
 }
 
-// exitError carries a specific exit code out of a command (e.g. validate's "problems found").
+// exitError carries a specific exit code out of a command (e.g. validate's "problems found")
+// whose cause has been reported already.
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// badConfig is a configuration a command refuses: it is reported and the exit status is 2,
+// which the systemd unit does not restart on (RestartPreventExitStatus=2).
+type badConfig struct{ err error }
+
+func (e badConfig) Error() string { return e.err.Error() }
+func (e badConfig) Unwrap() error { return e.err }
 
 func (m *Main) usage() {
 	fmt.Fprint(m.Stdout, `mmd — market-making daemon for HashKey Pro
 
 Usage:
-  mmd run      [--config FILE]   run the daemon (no config: paper-trade against the built-in simulator)
-  mmd sim      [flags]           run the simulated HashKey Pro exchange
-  mmd validate [--config FILE]   check the daemon and strategy files
-  mmd version                    print version, commit and Go version
+  mmd run      [--config FILE] [--strategies DIR]   run the daemon (no config: paper-trade against the built-in simulator)
+  mmd sim      [flags]                              run the simulated HashKey Pro exchange
+  mmd validate [--config FILE] [--online]           check the daemon and strategy files
+  mmd version                                       print version, commit and Go version
 
 Run 'mmd COMMAND -h' for a command's flags.
 `)

@@ -46,11 +46,13 @@ Runs the market-making daemon until SIGINT or SIGTERM, which cancels every order
 waits for the exchange to confirm and exits 0 (a second signal exits at once).
 
 Without --config, and when ` + defaultConfigPath + ` does not exist, it paper-trades: it starts
-the built-in simulated exchange in-process and loads the strategies in --strategies.
+the built-in simulated exchange in-process and loads the strategies in --strategies. An
+explicit --strategies always paper-trades, even where ` + defaultConfigPath + ` exists.
 
 Flags:
   --config FILE      daemon file (default ` + defaultConfigPath + `)
-  --strategies DIR   strategy directory for paper trading without a daemon file (default deploy/strategies)
+  --strategies DIR   paper-trade with this strategy directory, reading no daemon file
+                     (default deploy/strategies; not with --config)
 `
 }
 
@@ -69,7 +71,12 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())
 	}
 
-	cfg, err := loadRunConfig(*configPath, *strategiesDir)
+	strategiesSet := false
+	fs.Visit(func(f *flag.Flag) { strategiesSet = strategiesSet || f.Name == "strategies" })
+	if strategiesSet && *configPath != "" {
+		return badConfig{errors.New("--strategies is for paper trading without a daemon file; with --config the daemon file's strategies key names the folder")}
+	}
+	cfg, err := loadRunConfig(*configPath, *strategiesDir, strategiesSet)
 	if err != nil {
 		fmt.Fprintln(c.Main.Stderr, err)
 		return exitConfig
@@ -85,18 +92,18 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	return d.run(ctx)
 }
 
-// loadRunConfig reads the daemon file; with no --config and no file at the default place it
-// falls back to paper trading against the embedded simulator.
-func loadRunConfig(path, strategiesDir string) (*config.Config, error) {
+// loadRunConfig reads the daemon file; with no --config and no file at the default place, or
+// with an explicit --strategies, it paper-trades against the embedded simulator (an explicit
+// --strategies never picks up a live daemon file by surprise).
+func loadRunConfig(path, strategiesDir string, paper bool) (*config.Config, error) {
 	reg := registry.Builtin()
-	if path == "" {
-		if _, err := os.Stat(defaultConfigPath); err == nil {
-			path = defaultConfigPath
-		} else {
-			return config.LoadDefault(strategiesDir, reg, os.Getenv)
-		}
+	if path != "" {
+		return config.Load(path, reg, os.Getenv)
 	}
-	return config.Load(path, reg, os.Getenv)
+	if _, err := os.Stat(defaultConfigPath); err == nil && !paper {
+		return config.Load(defaultConfigPath, reg, os.Getenv)
+	}
+	return config.LoadDefault(strategiesDir, reg, os.Getenv)
 }
 
 // newLogger builds the JSON logger for stdout (journald under systemd). msg carries the
@@ -167,7 +174,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 		inst, ok := instruments[s.Instrument]
 		if !ok {
-			return fmt.Errorf("strategy %s (%s): instrument %s is not listed by the exchange: %w", s.Name, s.File, s.Instrument, exitConfig)
+			return badConfig{fmt.Errorf("strategy %s (%s): instrument %s is not listed by the exchange", s.Name, s.File, s.Instrument)}
 		}
 		if err := gate.Register(s.Name, inst, s.Limits); err != nil {
 			return fmt.Errorf("strategy %s: %w", s.Name, err)
@@ -179,7 +186,7 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	if len(instances) == 0 {
-		return fmt.Errorf("no enabled strategies in %s: %w", d.cfg.StrategiesDir, exitConfig)
+		return badConfig{fmt.Errorf("no enabled strategies in %s", d.cfg.StrategiesDir)}
 	}
 
 	stream := d.client.NewStream(hashkey.StreamConfig{
@@ -220,11 +227,13 @@ func (d *daemon) run(ctx context.Context) error {
 
 	d.log.Info("daemon_started",
 		zap.String("version", version),
+		zap.String("config", d.cfg.Path), // empty when paper trading without a daemon file
+		zap.String("strategies_dir", d.cfg.StrategiesDir),
 		zap.String("environment", d.cfg.Exchange.Environment),
 		zap.Int("strategies", len(instances)),
 		zap.Bool("paper_trading", d.sim != nil))
 	if d.ready != nil {
-		go d.ready(d)
+		d.ready(d) // tests only; must not block
 	}
 	return d.engine.Run(ctx)
 }
@@ -246,7 +255,7 @@ func (d *daemon) exchangeConfig() (hashkey.Config, error) {
 	if !x.Sim() {
 		creds, err := d.cfg.Credentials(d.env)
 		if err != nil {
-			return hcfg, fmt.Errorf("%w: %w", err, exitConfig)
+			return hcfg, badConfig{err}
 		}
 		hcfg.Credentials = creds
 		return hcfg, nil

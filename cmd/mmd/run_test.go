@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +121,34 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("order_sent without %s: %v", f, m)
 			}
 		}
+	}
+}
+
+// A configuration mmd run refuses exits 2 (the unit does not restart on it) with the reason
+// on stderr, before anything connects.
+func TestRunRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "mmd.yaml")
+	if err := os.WriteFile(bad, []byte("exchange:\n  environment: sim\n  depht: 20\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown key", []string{"run", "--config", bad}, "depht"},
+		{"--strategies with --config", []string{"run", "--config", bad, "--strategies", dir}, "--strategies is for paper trading"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			m := &Main{Stdout: &out, Stderr: &errOut}
+			if code := m.Run(tc.args); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %q", code, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tc.want) {
+				t.Fatalf("stderr %q does not name %q", errOut.String(), tc.want)
+			}
+		})
 	}
 }
