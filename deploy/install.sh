@@ -16,6 +16,7 @@ for f in deploy/strategies/*.yaml; do
 	[ -e "/etc/mmd/strategies/$(basename "$f")" ] || install -m 0640 -o root -g mmd "$f" /etc/mmd/strategies/
 done
 [ -e /etc/mmd/mmd.env ] || install -m 0640 -o root -g mmd deploy/mmd.env.example /etc/mmd/mmd.env
+install -D -m 0644 README.md /usr/share/doc/mmd/README.md  # the unit's Documentation=
 install -m 0644 systemd/mmd.service /etc/systemd/system/mmd.service
 systemctl daemon-reload 2>/dev/null || true
 echo "installed; next: /etc/mmd/api-secret, /etc/mmd/mmd.yaml, mmd validate --config /etc/mmd/mmd.yaml, systemctl enable --now mmd"
