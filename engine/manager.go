@@ -554,7 +554,12 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 	clear(p.used)
 	p.rem = slices.Grow(p.rem[:0], len(live))[:len(live)]
 	for j, o := range live {
-		if o.side == side {
+		if o.side != side {
+			continue
+		}
+		if o.traded.IsZero() {
+			p.rem[j] = o.volume // the same value as remaining(), without the subtraction
+		} else {
 			p.rem[j] = o.remaining()
 		}
 	}
@@ -565,10 +570,17 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 			continue
 		}
 		wanted++
+		// An order is within tolerance when q − maxDist ≤ price ≤ q + maxDist. Both prices
+		// are whole multiples of 10^e (e the smaller exponent of the two), and so is their
+		// difference, which is therefore ≤ maxDist exactly when it is ≤ maxDist floored to
+		// 10^e: the band [lo, hi] is built with that floored distance, on the prices' own
+		// exponent, where decimal comparisons do not allocate. Rebuilt only if e changes.
 		maxDist := tolBps.Mul(q.Price).Shift(-4)
-		lo, hi := q.Price.Sub(maxDist), q.Price.Add(maxDist)
+		var lo, hi decimal.Decimal
+		bandExp, bandSet := int32(0), false
 		best := -1
-		var bestDist decimal.Decimal
+		var bestDist decimal.Decimal // |live[best].price − q|, once distSet
+		distSet := false
 		for j, o := range live {
 			if o.side != side || p.used[j] || !o.keepable() {
 				continue
@@ -576,11 +588,23 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 			if q.Volume.GreaterThan(o.volume) || p.rem[j].GreaterThan(q.Volume) {
 				continue
 			}
+			if e := min(o.price.Exponent(), q.Price.Exponent()); !bandSet || e != bandExp {
+				m := maxDist.RoundFloor(-e)
+				lo, hi, bandExp, bandSet = q.Price.Sub(m), q.Price.Add(m), e, true
+			}
 			if o.price.LessThan(lo) || o.price.GreaterThan(hi) {
 				continue
 			}
-			dist := o.price.Sub(q.Price).Abs()
-			if best < 0 || dist.LessThan(bestDist) {
+			// Nearest first. Usually only one order is in the band, so the distances are
+			// computed only once a second one is.
+			if best < 0 {
+				best = j
+				continue
+			}
+			if !distSet {
+				bestDist, distSet = live[best].price.Sub(q.Price).Abs(), true
+			}
+			if dist := o.price.Sub(q.Price).Abs(); dist.LessThan(bestDist) {
 				best, bestDist = j, dist
 			}
 		}

@@ -69,6 +69,10 @@ type instrumentState struct {
 	invReason  string
 	marks      markSamples
 	markKeep   time.Duration // the longest MarkWindow of the instrument's strategies
+
+	// exchangeMax at the exponents of a rounded price and volume: decimals with equal
+	// exponents compare without allocating.
+	maxPrice, maxVolume decimal.Decimal
 }
 
 // rawMid is the newest usable mid, for the price band and spread capture.
@@ -107,6 +111,7 @@ type strategyState struct {
 
 	// Limits resolved for the instrument's assets at Register.
 	maxNotional, maxPosition   decimal.Decimal
+	notionalCap                decimal.Decimal // maxNotional, at a notional's exponent if exact
 	bandUp, bandDown           decimal.Decimal // 1 ± band/10⁴
 	dailyHalt, dailyReduce     decimal.Decimal
 	dailyResume                decimal.Decimal
@@ -135,6 +140,12 @@ type strategyState struct {
 	epoch     uint64 // baselines reset count (Rearm)
 	lossKey   lossKey
 	lossKeyOK bool
+
+	// The PnL last computed for Status, and what it depends on: Status runs before every
+	// decision, and the PnL changes only with a fill or the mark.
+	pnlCache PnL
+	pnlKey   pnlKey
+	pnlOK    bool
 
 	ordersToday int
 	orders      map[string]*openOrder
@@ -214,6 +225,13 @@ func (g *Gate) Register(strategy string, inst exchange.Instrument, l Limits) err
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("register strategy %s: %w", strategy, err)
 	}
+	// A notional (rounded price × rounded volume) has exponent −(price + volume precision);
+	// maxNotional is compared at that exponent when it has no finer digits (the same value,
+	// so the same outcome, and equal exponents compare without allocating).
+	st.notionalCap = st.maxNotional
+	if places := inst.PricePrecision + inst.VolumePrecision; st.maxNotional.Exponent() >= -places {
+		st.notionalCap = st.maxNotional.RoundFloor(places)
+	}
 	band := l.PriceBandBps.Shift(-4)
 	st.bandUp = one.Add(band)
 	st.bandDown = one.Sub(band)
@@ -227,7 +245,10 @@ func (g *Gate) Register(strategy string, inst exchange.Instrument, l Limits) err
 	}
 	in := g.instruments[inst.ID]
 	if in == nil {
-		in = &instrumentState{inst: inst}
+		in = &instrumentState{inst: inst,
+			// Exact: rounding an integer to ≥ 0 places only appends zeros.
+			maxPrice:  exchangeMax.RoundFloor(inst.PricePrecision),
+			maxVolume: exchangeMax.RoundFloor(inst.VolumePrecision)}
 		g.instruments[inst.ID] = in
 	} else if in.inst != inst {
 		return fmt.Errorf("register strategy %s: instrument %s already registered as %+v, now %+v", strategy, inst.ID, in.inst, inst)
@@ -342,18 +363,24 @@ func (g *Gate) check(st *strategyState, req exchange.OrderRequest, now time.Time
 		return req, refuse(CheckState, "active", "halted: "+reason)
 	}
 
-	req.Price = in.inst.RoundPrice(req.Side, req.Price)
-	req.Volume = in.inst.RoundVolume(req.Volume)
+	// The engine sends prices and volumes rounded already (exponent −precision); rounding them
+	// again would only copy them.
+	if req.Price.Exponent() != -in.inst.PricePrecision {
+		req.Price = in.inst.RoundPrice(req.Side, req.Price)
+	}
+	if req.Volume.Exponent() != -in.inst.VolumePrecision {
+		req.Volume = in.inst.RoundVolume(req.Volume)
+	}
 	if !req.Volume.IsPositive() {
 		return req, refuse(CheckZeroVolume, "lot "+in.inst.LotSize().String(), req.Volume.String())
 	}
 	if !req.Price.IsPositive() {
 		return req, refuse(CheckZeroPrice, "tick "+in.inst.TickSize().String(), req.Price.String())
 	}
-	if req.Price.GreaterThanOrEqual(exchangeMax) {
+	if req.Price.GreaterThanOrEqual(in.maxPrice) {
 		return req, refuse(CheckExchangeBounds, "price < "+exchangeMax.String(), req.Price.String())
 	}
-	if req.Volume.GreaterThanOrEqual(exchangeMax) {
+	if req.Volume.GreaterThanOrEqual(in.maxVolume) {
 		return req, refuse(CheckExchangeBounds, "volume < "+exchangeMax.String(), req.Volume.String())
 	}
 
@@ -402,7 +429,7 @@ func (g *Gate) check(st *strategyState, req exchange.OrderRequest, now time.Time
 	} else if bound := mid.Mul(st.bandDown); req.Price.LessThan(bound) {
 		return req, refuse(CheckPriceBand, "ask >= "+bound.String(), req.Price.String())
 	}
-	if notional := req.Price.Mul(req.Volume); notional.GreaterThan(st.maxNotional) {
+	if notional := req.Price.Mul(req.Volume); notional.GreaterThan(st.notionalCap) {
 		return req, refuse(CheckMaxOrderNotional, st.maxNotional.String(), notional.String())
 	}
 	// Worst case of all open orders on this order's side filling. Only this side's worst case
@@ -501,7 +528,7 @@ func (g *Gate) Status(strategy string) Status {
 	now := g.clock()
 	g.refresh(st, now)
 	state, reason := g.effective(st, now)
-	s := Status{State: state, Reason: reason, Position: st.position, PnL: st.pnl(st.mark(now))}
+	s := Status{State: state, Reason: reason, Position: st.position, PnL: st.pnlNow(now)}
 	if state == Halted {
 		return s
 	}
@@ -513,6 +540,31 @@ func (g *Gate) Status(strategy string) Status {
 		s.SellOK = s.SellOK && st.position.IsPositive()
 	}
 	return s
+}
+
+// pnlKey is everything pnlNow's result depends on besides the fill-driven fields, which
+// change only together with fillCount (applyFill).
+type pnlKey struct {
+	mid2  int64
+	marks bool // mid2 is a mark (else lastMid is)
+	prec  int32
+	fills uint64
+}
+
+// pnlNow is st.pnl(st.mark(now)), recomputed only when the mark or the fills changed (decimal
+// arithmetic allocates). Called with g.mu held.
+func (st *strategyState) pnlNow(now time.Time) PnL {
+	mid2, ok := st.in.marks.median(now.UnixNano(), st.lim.MarkWindow)
+	key := pnlKey{mid2: mid2, marks: ok, prec: st.in.bookPrec, fills: st.fillCount}
+	if st.pnlOK && key == st.pnlKey {
+		return st.pnlCache
+	}
+	mark := st.lastMid
+	if ok {
+		mark = halfTicks(mid2, st.in.bookPrec)
+	}
+	st.pnlCache, st.pnlKey, st.pnlOK = st.pnl(mark), key, true
+	return st.pnlCache
 }
 
 // effective is the worst of the global, instrument (health) and strategy (loss) states, with

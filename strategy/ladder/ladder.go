@@ -38,7 +38,8 @@
 // With minRefresh 0 every call is fresh, and the order manager's tolerance alone decides.
 //
 // A Ladder is a deterministic function of the View and its own last-refresh time. It is not
-// safe for concurrent use; the engine calls it from the strategy's one goroutine.
+// safe for concurrent use; the engine calls it from the strategy's one goroutine. The Quotes
+// slice it returns is scratch space reused by the next call (see Quote).
 package ladder
 
 import (
@@ -156,6 +157,21 @@ func New(decode func(params any) error) (strategy.Strategy, error) {
 type Ladder struct {
 	p           Params
 	lastRefresh time.Time // Now of the last fresh publication; zero before the first
+
+	// Per-level constants derived from p once, so that a decision does not rebuild them
+	// (decimal arithmetic allocates): exactly the values the formulas give per call.
+	bidFactor []decimal.Decimal // 10⁴ − (spreadBps + i·stepBps)
+	askFactor []decimal.Decimal // 10⁴ + (spreadBps + i·stepBps)
+	sizes     []decimal.Decimal // size + i·sizeStep
+
+	// sizes rounded down to the lot of volPrec, recomputed if the instrument's precision
+	// ever differs from the one they were rounded for.
+	lots    []decimal.Decimal
+	volPrec int32
+
+	// Scratch reused between calls (the ladder is called from one goroutine).
+	quotes     []strategy.Quote
+	bids, asks []decimal.Decimal
 }
 
 // NewLadder makes a ladder from validated parameters.
@@ -163,18 +179,39 @@ func NewLadder(p Params) (*Ladder, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return &Ladder{p: p}, nil
+	l := &Ladder{
+		p:         p,
+		bidFactor: make([]decimal.Decimal, p.Levels),
+		askFactor: make([]decimal.Decimal, p.Levels),
+		sizes:     make([]decimal.Decimal, p.Levels),
+		quotes:    make([]strategy.Quote, 0, 2*p.Levels),
+	}
+	for i := range p.Levels {
+		dist := l.distance(i)
+		l.bidFactor[i] = bpsDen.Sub(dist)
+		l.askFactor[i] = bpsDen.Add(dist)
+		l.sizes[i] = l.size(i)
+	}
+	return l, nil
 }
 
 // Params returns the ladder's parameters.
 func (l *Ladder) Params() Params { return l.p }
 
 // Quote implements strategy.Strategy.
+//
+// The returned Quotes share their backing array with the ladder's scratch space: they stay
+// valid until the next call to Quote, which overwrites them. Callers that keep quotes across
+// calls must copy them (the engine copies them in its filter before the next decision).
 func (l *Ladder) Quote(v strategy.View) strategy.Wanted {
 	w := strategy.Wanted{Tolerance: l.p.ToleranceBps}
-	fresh := l.fresh(v)
+	var t top
+	fresh := l.fresh(v, &t)
 	if d := v.Now.Sub(l.lastRefresh); l.p.MinRefresh > 0 && !l.lastRefresh.IsZero() && d >= 0 && d < l.p.MinRefresh {
-		w.Quotes = l.hold(fresh, v)
+		if !t.known {
+			t = bookTop(v.Book)
+		}
+		w.Quotes = l.hold(fresh, v, t)
 		return w
 	}
 	// Outside the window (or the clock stepped back): publish fresh prices and start a new one.
@@ -205,6 +242,26 @@ func (l *Ladder) reference(v strategy.View) (decimal.Decimal, bool) {
 	return b.Mid()
 }
 
+// top is the book's best prices, read once per decision.
+type top struct {
+	known          bool // filled in
+	bid, ask       decimal.Decimal
+	hasBid, hasAsk bool
+}
+
+// bookTop reads the best prices (not the volumes, which the ladder does not use: each one
+// read is an allocation).
+func bookTop(b *exchange.BookSnapshot) top {
+	t := top{known: true, hasBid: len(b.Bids) > 0, hasAsk: len(b.Asks) > 0}
+	if t.hasBid {
+		t.bid = b.Price(b.Bids[0].Price)
+	}
+	if t.hasAsk {
+		t.ask = b.Price(b.Asks[0].Price)
+	}
+	return t
+}
+
 // skewed applies the inventory skew (see the package comment) to ref.
 func (l *Ladder) skewed(ref decimal.Decimal, v strategy.View) decimal.Decimal {
 	if l.p.SkewBps.IsZero() {
@@ -222,7 +279,8 @@ func (l *Ladder) skewed(ref decimal.Decimal, v strategy.View) decimal.Decimal {
 }
 
 // fresh computes the ladder's quotes from scratch: bids best first, then asks best first.
-func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
+// It fills *t with the book's top once it has read it. The result is l.quotes (scratch).
+func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
 	if v.Book == nil {
 		return nil
 	}
@@ -234,8 +292,9 @@ func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
 	inst := v.Instrument
 	tick := inst.TickSize()
 	lot := inst.LotSize()
-	bestBid, _, hasBid := v.Book.BestBid()
-	bestAsk, _, hasAsk := v.Book.BestAsk()
+	*t = bookTop(v.Book)
+	bestBid, hasBid, bestAsk, hasAsk := t.bid, t.hasBid, t.ask, t.hasAsk
+	lots := l.roundedSizes(inst)
 
 	buyBudget, sellBudget := v.Quote.Available, v.Base.Available
 	for _, o := range v.Open {
@@ -247,11 +306,10 @@ func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
 		}
 	}
 
-	quotes := make([]strategy.Quote, 0, 2*l.p.Levels)
+	quotes := l.quotes[:0]
 	var prev decimal.Decimal
 	for i := range l.p.Levels {
-		dist := l.distance(i)
-		p := inst.RoundPrice(exchange.Buy, ref.Mul(bpsDen.Sub(dist)).Shift(-4))
+		p := inst.RoundPrice(exchange.Buy, ref.Mul(l.bidFactor[i]).Shift(-4))
 		if hasAsk && p.GreaterThanOrEqual(bestAsk) {
 			p = bestAsk.Sub(tick)
 		}
@@ -262,23 +320,24 @@ func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
 			break
 		}
 		prev = p
-		vol := inst.RoundVolume(l.size(i))
-		if cost := vol.Mul(p); cost.GreaterThan(buyBudget) {
+		vol := lots[i]
+		cost := vol.Mul(p)
+		if cost.GreaterThan(buyBudget) {
 			vol = inst.RoundVolume(buyBudget.DivRound(p, inst.VolumePrecision+2))
 			// DivRound may round up in its last place; never spend more than the budget.
 			for vol.IsPositive() && vol.Mul(p).GreaterThan(buyBudget) {
 				vol = vol.Sub(lot)
 			}
+			cost = vol.Mul(p)
 		}
 		if !vol.IsPositive() {
 			continue
 		}
-		buyBudget = buyBudget.Sub(vol.Mul(p))
+		buyBudget = buyBudget.Sub(cost)
 		quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
 	}
 	for i := range l.p.Levels {
-		dist := l.distance(i)
-		p := inst.RoundPrice(exchange.Sell, ref.Mul(bpsDen.Add(dist)).Shift(-4))
+		p := inst.RoundPrice(exchange.Sell, ref.Mul(l.askFactor[i]).Shift(-4))
 		if hasBid && p.LessThanOrEqual(bestBid) {
 			p = bestBid.Add(tick)
 		}
@@ -286,17 +345,36 @@ func (l *Ladder) fresh(v strategy.View) []strategy.Quote {
 			p = prev.Add(tick)
 		}
 		prev = p
-		vol := inst.RoundVolume(decimal.Min(l.size(i), sellBudget))
+		// RoundVolume(min(size, budget)): the rounded size unless the budget is smaller.
+		vol := lots[i]
+		if sellBudget.LessThan(l.sizes[i]) {
+			vol = inst.RoundVolume(sellBudget)
+		}
 		if !vol.IsPositive() {
 			continue
 		}
 		sellBudget = sellBudget.Sub(vol)
 		quotes = append(quotes, strategy.Quote{Side: exchange.Sell, Price: p, Volume: vol})
 	}
+	l.quotes = quotes
 	return quotes
 }
 
-// distance is level i's distance from the reference in bps.
+// roundedSizes is every level's size rounded down to inst's lot, computed once per volume
+// precision (decimals are immutable, so the same values can be handed out on every call).
+func (l *Ladder) roundedSizes(inst exchange.Instrument) []decimal.Decimal {
+	if l.lots == nil || l.volPrec != inst.VolumePrecision {
+		l.lots = make([]decimal.Decimal, len(l.sizes))
+		for i, s := range l.sizes {
+			l.lots[i] = inst.RoundVolume(s)
+		}
+		l.volPrec = inst.VolumePrecision
+	}
+	return l.lots
+}
+
+// distance is level i's distance from the reference in bps (NewLadder derives the level
+// factors from it).
 func (l *Ladder) distance(i int) decimal.Decimal {
 	if i == 0 {
 		return l.p.SpreadBps
@@ -304,7 +382,7 @@ func (l *Ladder) distance(i int) decimal.Decimal {
 	return l.p.SpreadBps.Add(l.p.StepBps.Mul(decimal.NewFromInt(int64(i))))
 }
 
-// size is level i's volume before rounding and budget.
+// size is level i's volume before rounding and budget (NewLadder keeps it in sizes).
 func (l *Ladder) size(i int) decimal.Decimal {
 	if i == 0 {
 		return l.p.Size
@@ -313,9 +391,10 @@ func (l *Ladder) size(i int) decimal.Decimal {
 }
 
 // hold replaces fresh prices with the prices of the open orders they pair with, level by
-// level, where that is still safe (see the package comment).
-func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View) []strategy.Quote {
-	var bids, asks []decimal.Decimal
+// level, where that is still safe (see the package comment). It rewrites fresh (the ladder's
+// scratch) in place and returns it.
+func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View, t top) []strategy.Quote {
+	bids, asks := l.bids[:0], l.asks[:0]
 	for _, o := range v.Open {
 		switch o.Side {
 		case exchange.Buy:
@@ -326,13 +405,12 @@ func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View) []strategy.Quote 
 	}
 	slices.SortFunc(bids, func(a, b decimal.Decimal) int { return b.Cmp(a) }) // best (highest) first
 	slices.SortFunc(asks, func(a, b decimal.Decimal) int { return a.Cmp(b) }) // best (lowest) first
-	bestBid, _, hasBid := v.Book.BestBid()
-	bestAsk, _, hasAsk := v.Book.BestAsk()
+	l.bids, l.asks = bids, asks
+	bestBid, hasBid, bestAsk, hasAsk := t.bid, t.hasBid, t.ask, t.hasAsk
 	maxDrift := l.p.ToleranceBps.Mul(decimal.NewFromInt(holdFactor))
 
-	out := make([]strategy.Quote, 0, len(fresh))
 	var nb, na int
-	for _, q := range fresh {
+	for i, q := range fresh {
 		var held decimal.Decimal
 		var ok bool
 		switch q.Side {
@@ -351,9 +429,8 @@ func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View) []strategy.Quote 
 		}
 		// |held − fresh| × 10⁴ ≤ 4·tol × fresh
 		if ok && held.Sub(q.Price).Abs().Shift(4).LessThanOrEqual(maxDrift.Mul(q.Price)) {
-			q.Price = held
+			fresh[i].Price = held
 		}
-		out = append(out, q)
 	}
-	return out
+	return fresh
 }
