@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -640,6 +641,27 @@ func (g *Gate) Rearm(strategy string) error {
 			zap.String("reason", "rearm"))
 	}
 	return nil
+}
+
+// RearmHalted re-arms every strategy a loss limit has halted, and only those (re-arming an
+// active strategy would hand it a fresh loss budget), and returns their names: the operator's
+// "I have looked at the losses; carry on". Pauses for health clear by themselves.
+func (g *Gate) RearmHalted() []string {
+	g.mu.Lock()
+	now := g.clock()
+	var halted []string
+	for name, st := range g.strategies {
+		g.refresh(st, now)
+		if st.lossState == Halted {
+			halted = append(halted, name)
+		}
+	}
+	g.mu.Unlock()
+	slices.Sort(halted)
+	for _, name := range halted {
+		_ = g.Rearm(name) // registered strategies only: cannot fail
+	}
+	return halted
 }
 
 // Counters returns a copy of the running totals.

@@ -78,10 +78,13 @@ func TestLossLadderDaily(t *testing.T) {
 	_, err = f.insert(exchange.Sell, "100.5", "0.1")
 	refusal(t, err, CheckState, "active", "halted: daily_loss loss=10.4 limit=10")
 
-	if err := f.g.Rearm(strat); err != nil {
-		t.Fatal(err)
+	if got := f.g.RearmHalted(); len(got) != 1 || got[0] != strat {
+		t.Fatalf("RearmHalted re-armed %v, want [%s]", got, strat)
 	}
 	f.wantState(Active, "")
+	if got := f.g.RearmHalted(); len(got) != 0 {
+		t.Fatalf("RearmHalted re-armed an active strategy: %v", got)
+	}
 	if err := f.g.Rearm("nobody"); err == nil {
 		t.Fatal("rearm of an unknown strategy succeeded")
 	}

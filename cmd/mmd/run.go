@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -43,7 +45,8 @@ func (c *RunCommand) Usage() string {
 	return `Usage: mmd run [--config FILE] [--strategies DIR]
 
 Runs the market-making daemon until SIGINT or SIGTERM, which cancels every order it has out,
-waits for the exchange to confirm and exits 0 (a second signal exits at once).
+waits for the exchange to confirm and exits 0 (a second signal exits at once). SIGUSR1
+re-arms the strategies a loss limit has halted.
 
 Without --config, and when ` + defaultConfigPath + ` does not exist, it paper-trades: it starts
 the built-in simulated exchange in-process and loads the strategies in --strategies. An
@@ -136,6 +139,8 @@ type daemon struct {
 	// orderWritten, if set, is told when each insert or cancel has been written out
 	// (the tick-to-order benchmark's end point).
 	orderWritten func(op string, at time.Time)
+	// signalled, if set, is closed once the SIGUSR1 handler is installed (tests).
+	signalled chan struct{}
 
 	sim    *hashkeysim.Server // nil unless paper trading
 	client *hashkey.Client
@@ -215,11 +220,14 @@ func (d *daemon) run(ctx context.Context) error {
 	bg, stopBackground := context.WithCancel(context.Background())
 	streamDone := make(chan error, 1)
 	clockDone := make(chan struct{})
+	rearmDone := make(chan struct{})
 	go func() { streamDone <- stream.Run(bg) }()
 	go func() { defer close(clockDone); d.client.RunClockSync(bg, clockResync) }()
+	go func() { defer close(rearmDone); d.rearmOnSignal(bg, gate) }()
 	defer func() {
 		stopBackground()
 		<-clockDone
+		<-rearmDone
 		if err := <-streamDone; err != nil {
 			d.log.Warn("stream_stopped", zap.Error(err))
 		}
@@ -236,6 +244,26 @@ func (d *daemon) run(ctx context.Context) error {
 		d.ready(d) // tests only; must not block
 	}
 	return d.engine.Run(ctx)
+}
+
+// rearmOnSignal re-arms the strategies a loss limit has halted each time the process gets
+// SIGUSR1 (`systemctl kill -s USR1 mmd`): the manual re-arm after a halt, without a restart
+// that would also forget the day's PnL.
+func (d *daemon) rearmOnSignal(ctx context.Context, gate *risk.Gate) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	if d.signalled != nil {
+		close(d.signalled) // tests: the handler is installed
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+			d.log.Warn("rearm_requested", zap.Strings("rearmed", gate.RearmHalted()))
+		}
+	}
 }
 
 // exchangeConfig builds the adapter's configuration, starting the embedded simulator first

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,13 +71,14 @@ func TestEndToEnd(t *testing.T) {
 	cfg.Sim.Volatility = 15
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	ev := watch("order_accepted", "order_filled", "shutdown_complete")
+	ev := watch("order_accepted", "order_filled", "rearm_requested", "shutdown_complete")
 	log := zap.New(core, zap.Hooks(ev.hook))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	ready := make(chan *daemon, 1)
-	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" }, ready: func(d *daemon) { ready <- d }}
+	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" }, ready: func(d *daemon) { ready <- d },
+		signalled: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() { done <- d.run(ctx) }()
 
@@ -89,6 +91,20 @@ func TestEndToEnd(t *testing.T) {
 	}
 	ev.wait(t, "order_accepted", 30*time.Second)
 	ev.wait(t, "order_filled", 60*time.Second)
+
+	// SIGUSR1 is the operator's re-arm: nothing is halted, so nothing is re-armed.
+	select {
+	case <-d.signalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGUSR1 handler not installed")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	ev.wait(t, "rearm_requested", 10*time.Second)
+	if r := logs.FilterMessage("rearm_requested").All()[0].ContextMap()["rearmed"]; r == nil || len(r.([]any)) != 0 {
+		t.Errorf("rearm_requested rearmed %v, want none", r)
+	}
 
 	stop() // what SIGTERM does
 	select {
