@@ -457,7 +457,7 @@ func (h *harness) stop() error {
 // waitFor waits until cond holds, waking on every log line and venue call.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.NewTimer(5 * time.Second)
+	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	for !cond() {
 		select {
@@ -486,7 +486,7 @@ func (h *harness) tick(d time.Duration) {
 	h.clock.Advance(d)
 	select {
 	case h.ticks <- h.clock.Now():
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		h.t.Fatal("health tick not taken")
 	}
 }

@@ -539,7 +539,7 @@ func TestStreamHeartbeat(t *testing.T) {
 	for range 3 {
 		select {
 		case <-p.pings:
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("no ping")
 		}
 	}
@@ -551,7 +551,7 @@ func TestStreamHeartbeat(t *testing.T) {
 	p.wmu.Unlock()
 	select {
 	case <-pong:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("server ping not answered")
 	}
 	p.send(t, tradeMsg)

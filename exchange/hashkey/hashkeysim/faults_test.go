@@ -81,7 +81,7 @@ func TestFaultDropConnections(t *testing.T) {
 	for _, w := range []*wsClient{a, b} {
 		select {
 		case <-w.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("connection not dropped")
 		}
 	}
@@ -305,7 +305,7 @@ func TestFaultQuirks(t *testing.T) {
 			if bytes.Contains(m, []byte(`"orderLocalID":"q"`)) {
 				raw = append(raw, string(m))
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("no private messages")
 		}
 	}
@@ -355,7 +355,7 @@ func TestCloseWithClientsConnected(t *testing.T) {
 	}
 	select {
 	case <-w.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("WS connection survived Close")
 	}
 	<-errc

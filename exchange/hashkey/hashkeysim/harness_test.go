@@ -324,7 +324,7 @@ func (w *wsClient) send(msg string) {
 // waitFor reads messages until one satisfies pred and returns it, failing after 5 s.
 func (w *wsClient) waitFor(what string, pred func(m map[string]any) bool) map[string]any {
 	w.t.Helper()
-	deadline := time.NewTimer(5 * time.Second)
+	deadline := time.NewTimer(20 * time.Second)
 	defer deadline.Stop()
 	for {
 		select {

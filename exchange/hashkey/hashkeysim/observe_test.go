@@ -27,7 +27,7 @@ func TestObserveTickToOrder(t *testing.T) {
 		if !strings.Contains(string(data), "level2@10_update") {
 			t.Errorf("first message after SetFairValue: %s", data)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("update not written")
 	}
 	h.clock.Advance(3 * time.Millisecond)
@@ -61,7 +61,7 @@ func TestWSOversizedFrame(t *testing.T) {
 	w.send(`{"type":"subscribe","channel":{"ticker":["` + strings.Repeat("A", maxWSMessage) + `"]}}`)
 	select {
 	case <-w.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("oversized frame did not close the connection")
 	}
 }

@@ -200,7 +200,7 @@ func TestWSBookStreamMatchesREST(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Read updates until both channels match the REST book (or time out).
-		deadline := time.After(5 * time.Second)
+		deadline := time.After(20 * time.Second)
 		for !books["level2@50"].equal(rest.Buy, rest.Sell) || !books["level2"].equal(rest.Buy[:5], rest.Sell[:5]) {
 			select {
 			case data := <-w.msgs:
@@ -254,7 +254,7 @@ func TestWSHeartbeat(t *testing.T) {
 			if data != "hb-1" {
 				t.Errorf("pong %q", data)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("no pong")
 		}
 		c.Close()
@@ -279,7 +279,7 @@ func TestWSHeartbeat(t *testing.T) {
 			if d := time.Since(silent); d < 250*time.Millisecond {
 				t.Errorf("dropped after %v of silence, before the idle timeout", d)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatal("silent connection not dropped")
 		}
 	})
