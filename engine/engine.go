@@ -85,7 +85,7 @@ type Engine struct {
 	foreign   map[string]struct{}
 
 	privateDown bool      // router-owned: the private stream is (or has not yet been seen) up
-	downSince   time.Time // router-owned: when the private stream went down (zero: never up yet)
+	downSince   time.Time // router-owned: when the private stream went down (start time before it was ever up)
 
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
