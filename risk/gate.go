@@ -533,7 +533,9 @@ func (g *Gate) Status(strategy string) Status {
 	if state == Halted {
 		return s
 	}
-	s.OrderRoom = max(0, st.lim.MaxOpenOrders-len(st.orders))
+	s.OrderRoom = max(0, min(st.lim.MaxOpenOrders-len(st.orders),
+		st.lim.MaxOrdersPerSecond-st.rate.count(now.Add(-time.Second)),
+		st.lim.DailyOrderBudget-st.ordersToday))
 	s.BuyOK = !now.Before(st.pulledUntil[sideIndex(exchange.Buy)])
 	s.SellOK = !now.Before(st.pulledUntil[sideIndex(exchange.Sell)])
 	if state == ReducingOnly {

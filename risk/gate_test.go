@@ -695,3 +695,34 @@ func TestMaxPositionPerInstrument(t *testing.T) {
 		t.Fatalf("an ask that reduces the instrument's position: %v", err)
 	}
 }
+
+// OrderRoom is the least of what maxOpenOrders, the order rate and the day's budget still
+// allow: an order manager inserting no more than it is never refused for those three.
+func TestOrderRoom(t *testing.T) {
+	f := newFixture(t, func(l *Limits) {
+		l.MaxOpenOrders = 10
+		l.MaxOrdersPerSecond = 3
+		l.DailyOrderBudget = 5
+	}).healthy()
+	room := func() int { return f.g.Status(strat).OrderRoom }
+	if got := room(); got != 3 {
+		t.Fatalf("room %d at start, want 3 (the rate)", got)
+	}
+	for want := 2; want >= 0; want-- {
+		f.mustInsert(exchange.Buy, "99", "0.1")
+		if got := room(); got != want {
+			t.Fatalf("room %d, want %d", got, want)
+		}
+	}
+	_, err := f.insert(exchange.Buy, "99", "0.1")
+	refusal(t, err, CheckOrderRate, "3/s", "4/s")
+	f.wait(time.Second + time.Millisecond)
+	if got := room(); got != 2 {
+		t.Fatalf("room %d a second later, want 2 (the day's budget: 5 − 3)", got)
+	}
+	f.mustInsert(exchange.Buy, "99", "0.1")
+	f.mustInsert(exchange.Buy, "99", "0.1")
+	if got := room(); got != 0 {
+		t.Fatalf("room %d with the budget spent, want 0", got)
+	}
+}

@@ -28,6 +28,16 @@ func (r *ring) full(since time.Time) bool {
 	return r.n == len(r.buf) && r.buf[r.head].After(since)
 }
 
+// count is how many kept events happened after since (newest first, stopping at the first
+// older one).
+func (r *ring) count(since time.Time) int {
+	c := 0
+	for i := r.n - 1; i >= 0 && r.buf[(r.head+i)%len(r.buf)].After(since); i-- {
+		c++
+	}
+	return c
+}
+
 func (r *ring) reset() { r.head, r.n = 0, 0 }
 
 // recentSet remembers the last cap strings added, to recognise duplicates and late messages

@@ -41,9 +41,11 @@ type Status struct {
 	// Sides allowed now: false during a fill-burst cooldown on that side, for the side that
 	// would grow |position| when reducing-only, and for both sides when halted.
 	BuyOK, SellOK bool
-	// OrderRoom is how many more orders the strategy may have open now: maxOpenOrders less
-	// the orders the gate counts as open (pending cancels included). An order manager that
-	// inserts no more than this never meets a max_open_orders refusal.
+	// OrderRoom is how many more inserts the gate allows the strategy now: the least of
+	// maxOpenOrders less the orders it counts as open (pending cancels included), the order
+	// rate left in the last second, and the day's budget left. An order manager that inserts
+	// no more than this never meets a max_open_orders, order_rate or daily_order_budget
+	// refusal; those stay for what bypasses it.
 	OrderRoom int
 	Position  decimal.Decimal // base-asset position from fills since start (gross of fees)
 	PnL       PnL
