@@ -395,6 +395,9 @@ func (e *Engine) dispatch(ev exchange.Event) {
 		if !ev.Up {
 			if !e.privateDown {
 				e.downSince = ev.Received
+				if e.downSince.IsZero() { // unstamped: now is a safe (later) bound
+					e.downSince = e.cfg.Clock()
+				}
 			}
 			e.privateDown = true
 			return

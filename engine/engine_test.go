@@ -465,6 +465,34 @@ func TestEngineRecoversFillsMissedInGap(t *testing.T) {
 	}
 }
 
+// If the exchange cannot list the fills when the private stream comes back, the recovery is
+// not given up: it is retried until it succeeds, and the fill missed in the gap is counted.
+func TestEngineRetriesFailedFillRecovery(t *testing.T) {
+	q := &quoter{}
+	h := liveTwoSided(t, oneStrategy(q), q)
+	id := h.openID(exchange.Buy)
+	h.venue.set(func(v *venue) { v.dropPrivate = true; v.fillsErr = errors.New("getTrade: 503") })
+	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: "read: connection reset", Received: h.clock.Now()})
+	f, upd := h.venue.fill(id, "0.05", "0.00005") // both messages lost in the gap
+	h.venue.emit(exchange.FillEvent{Fill: f})
+	h.venue.emit(exchange.OrderUpdate{Order: upd})
+	h.venue.set(func(v *venue) { v.dropPrivate = false })
+	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
+	h.waitFor("recovery failed", func() bool { return len(h.logged("fills_recovery_failed")) == 1 })
+	h.venue.set(func(v *venue) { v.fillsErr = nil })
+	h.tick(2 * time.Second)
+	h.waitFor("fill recovered on retry", func() bool { return len(h.logged("fills_recovered")) == 1 })
+	if st := h.eng.Stats(); st.Fills != 1 {
+		t.Fatalf("fills %d, want 1", st.Fills)
+	}
+	if st := h.gate.Status("s1"); !st.Position.Equal(dec("0.05")) {
+		t.Fatalf("gate position %s, want 0.05", st.Position)
+	}
+	if r := h.eng.Realised("ETH-BTC"); !r.Position.Equal(dec("0.05")) {
+		t.Fatalf("realised %+v", r)
+	}
+}
+
 func TestEngineHaltPullsAndResumeRequotes(t *testing.T) {
 	q := &quoter{}
 	h := liveTwoSided(t, oneStrategy(q), q)

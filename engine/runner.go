@@ -36,6 +36,10 @@ type runner struct {
 	// Owned by the runner goroutine.
 	lastDecision time.Time
 	quotes       []strategy.Quote
+	// A fill recovery after a private-stream gap that failed is owed from fillsOwed (zero:
+	// none) and retried at health ticks from fillsRetryAt: a fill missed in a gap is
+	// otherwise never counted (lookups conclude its order without it).
+	fillsOwed, fillsRetryAt time.Time
 }
 
 // bookSlot is the newest book of the runner's instrument, or why there is none usable.
@@ -99,6 +103,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.drain(ctx)
 		if r.health.Swap(false) {
+			if !r.fillsOwed.IsZero() && !r.e.cfg.Clock().Before(r.fillsRetryAt) {
+				r.recoverFills(ctx, r.fillsOwed)
+			}
 			r.m.resolve(ctx, false)
 		}
 		if ctx.Err() != nil {
@@ -176,19 +183,7 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 	// Fills first: an order that filled during the gap must be settled as filled before a
 	// lookup that no longer finds it open would conclude it cancelled.
 	if !msg.since.IsZero() {
-		fills, err := r.e.cfg.Account.Fills(ctx, r.inst.Instrument.ID, msg.since)
-		if err != nil {
-			r.m.log.Warn("fills_recovery_failed", zap.Error(err), zap.Time("since", msg.since))
-		}
-		recovered := 0
-		for _, f := range fills {
-			if r.m.onFill(f) {
-				recovered++
-			}
-		}
-		if recovered > 0 {
-			r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", msg.since))
-		}
+		r.recoverFills(ctx, msg.since)
 	}
 	asOf := r.e.cfg.Clock()
 	open, err := r.e.cfg.Account.OpenOrders(ctx, r.inst.Instrument.ID)
@@ -200,6 +195,30 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 		r.e.noteForeignOrders(open)
 	}
 	r.m.reconcile(ctx, open, asOf)
+}
+
+// recoverFills applies the fills the exchange lists since since (repeats are ignored by
+// trade ID). If the exchange cannot be asked, the recovery is owed and retried later.
+func (r *runner) recoverFills(ctx context.Context, since time.Time) {
+	if !r.fillsOwed.IsZero() && r.fillsOwed.Before(since) {
+		since = r.fillsOwed // an earlier recovery failed: cover its gap too
+	}
+	fills, err := r.e.cfg.Account.Fills(ctx, r.inst.Instrument.ID, since)
+	if err != nil {
+		r.fillsOwed, r.fillsRetryAt = since, r.e.cfg.Clock().Add(r.m.t.retryDelay)
+		r.m.log.Warn("fills_recovery_failed", zap.Error(err), zap.Time("since", since))
+		return
+	}
+	r.fillsOwed = time.Time{}
+	recovered := 0
+	for _, f := range fills {
+		if r.m.onFill(f) {
+			recovered++
+		}
+	}
+	if recovered > 0 {
+		r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", since))
+	}
 }
 
 // decide is one decision: check the gate, show the strategy its view, diff its answer

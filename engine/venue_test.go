@@ -110,6 +110,7 @@ type venue struct {
 	dropPrivate    bool                                                    // private messages are lost (stream down)
 	insertHook     func(req exchange.OrderRequest) (place bool, err error) // nil: place, no error
 	balancesErr    error
+	fillsErr       error // Fills fails with it
 }
 
 func newVenue(sig *signal, clock func() time.Time) *venue {
@@ -267,6 +268,10 @@ func (v *venue) OpenOrders(ctx context.Context, instrumentID string) ([]exchange
 func (v *venue) Fills(ctx context.Context, instrumentID string, since time.Time) ([]exchange.Fill, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer v.sig.poke()
+	if v.fillsErr != nil {
+		return nil, v.fillsErr
+	}
 	var out []exchange.Fill
 	for _, f := range v.fills {
 		if !f.Time.Before(since) && (instrumentID == "" || f.Instrument == instrumentID) {

@@ -148,6 +148,11 @@ type daemon struct {
 }
 
 func (d *daemon) run(ctx context.Context) error {
+	// SIGUSR1 is caught from the start: the Go runtime otherwise ignores it, and a re-arm
+	// the operator sent while the daemon was still starting would be lost without a trace.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	hcfg, err := d.exchangeConfig()
 	if err != nil {
 		return err
@@ -223,7 +228,7 @@ func (d *daemon) run(ctx context.Context) error {
 	rearmDone := make(chan struct{})
 	go func() { streamDone <- stream.Run(bg) }()
 	go func() { defer close(clockDone); d.client.RunClockSync(bg, clockResync) }()
-	go func() { defer close(rearmDone); d.rearmOnSignal(bg, gate) }()
+	go func() { defer close(rearmDone); d.rearmOnSignal(bg, gate, usr1) }()
 	defer func() {
 		stopBackground()
 		<-clockDone
@@ -249,10 +254,7 @@ func (d *daemon) run(ctx context.Context) error {
 // rearmOnSignal re-arms the strategies a loss limit has halted each time the process gets
 // SIGUSR1 (`systemctl kill -s USR1 mmd`): the manual re-arm after a halt, without a restart
 // that would also forget the day's PnL.
-func (d *daemon) rearmOnSignal(ctx context.Context, gate *risk.Gate) {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
-	defer signal.Stop(sig)
+func (d *daemon) rearmOnSignal(ctx context.Context, gate *risk.Gate, sig <-chan os.Signal) {
 	if d.signalled != nil {
 		close(d.signalled) // tests: the handler is installed
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/mmd-dev/mmd/config"
+	"github.com/mmd-dev/mmd/exchange/hashkey/hashkeysim"
 	"github.com/mmd-dev/mmd/strategy/registry"
 )
 
@@ -166,5 +167,40 @@ func TestRunRefusesBadConfig(t *testing.T) {
 				t.Fatalf("stderr %q does not name %q", errOut.String(), tc.want)
 			}
 		})
+	}
+}
+
+// SIGUSR1 is caught from the moment the daemon starts, not only once it trades (the Go
+// runtime would otherwise drop it silently): one sent while the daemon is still setting up
+// is taken as a re-arm request once the gate exists.
+func TestSIGUSR1DuringStartup(t *testing.T) {
+	cfg, err := config.LoadDefault("../../deploy/strategies", registry.Builtin(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, _ := observer.New(zapcore.InfoLevel)
+	ev := watch("rearm_requested", "engine_started")
+	log := zap.New(core, zap.Hooks(ev.hook))
+	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" },
+		// Called while the exchange is being set up, before the gate or the engine exist.
+		simConfig: func(*hashkeysim.Config) {
+			if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+				t.Error(err)
+			}
+		}}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	ev.wait(t, "rearm_requested", 30*time.Second)
+	ev.wait(t, "engine_started", 30*time.Second)
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon did not shut down")
 	}
 }
