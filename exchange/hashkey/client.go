@@ -514,10 +514,12 @@ func (c *Client) Fills(ctx context.Context, instrumentID string, since time.Time
 		}
 		var oldest time.Time
 		for _, f := range page {
-			if oldest.IsZero() || f.Time.Before(oldest) {
+			// A fill without a time cannot be placed: keep it (the engine ignores repeats by
+			// trade ID) rather than lose it, and leave it out of the paging.
+			if !f.Time.IsZero() && (oldest.IsZero() || f.Time.Before(oldest)) {
 				oldest = f.Time
 			}
-			if seen[f.TradeID] || f.Time.Before(from) {
+			if seen[f.TradeID] || !f.Time.IsZero() && f.Time.Before(from) {
 				continue
 			}
 			seen[f.TradeID] = true
@@ -529,7 +531,9 @@ func (c *Client) Fills(ctx context.Context, instrumentID string, since time.Time
 		}
 		end := oldest.Truncate(time.Second)
 		if !q.End.IsZero() && !end.Before(q.End) {
-			end = q.End.Add(-time.Second) // a whole page inside one second: skip past it
+			// A whole page inside one second: the exchange cannot page within it.
+			c.log.Warn("fills_page_overflow", zap.String("instrument", instrumentID), zap.Time("second", end))
+			end = q.End.Add(-time.Second)
 		}
 		q.End = end
 	}

@@ -450,7 +450,8 @@ func TestClientOpenOrdersPaging(t *testing.T) {
 
 // TestClientFillsPaging: 130 fills, one per second from base; getTrade answers the newest 100
 // with tradeTimestamp in [startTimestamp, endTimestamp]. Fills since base+20 must return the
-// 110 fills from there, each once, oldest first.
+// 110 fills from there, each once, oldest first, plus one fill without a time (kept, sorted
+// first as the zero time, never used to page).
 func TestClientFillsPaging(t *testing.T) {
 	s := newRESTServer(t)
 	base := int64(1700000000)
@@ -475,6 +476,11 @@ func TestClientFillsPaging(t *testing.T) {
 			f = strings.Replace(f, `"tradeTimestamp":"1542104001"`, fmt.Sprintf(`"tradeTimestamp":"%d"`, base+int64(i)), 1)
 			out = append(out, f)
 		}
+		if _, paging := q["endTimestamp"]; !paging {
+			// One fill without a time on the first page: kept, not used for paging.
+			out = append(out, strings.Replace(strings.Replace(fillJSON, `"tradeID":"77"`, `"tradeID":"untimed"`, 1),
+				`,"tradeTimestamp":"1542104001"`, ``, 1))
+		}
 		answer(200, "["+strings.Join(out, ",")+"]")(w, r)
 	})
 	c := newTestClient(t, s, nil)
@@ -482,10 +488,10 @@ func TestClientFillsPaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fills) != 110 {
-		t.Fatalf("%d fills, want 110", len(fills))
+	if len(fills) != 111 || fills[0].TradeID != "untimed" {
+		t.Fatalf("%d fills (first %s), want 111 with the untimed one first", len(fills), fills[0].TradeID)
 	}
-	for i, f := range fills {
+	for i, f := range fills[1:] {
 		if want := strconv.Itoa(20 + i); f.TradeID != want {
 			t.Fatalf("fill %d is trade %s, want %s (oldest first, each once)", i, f.TradeID, want)
 		}
