@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -34,19 +33,8 @@ func TestChaos(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	ev := watch("order_filled", "shutdown_complete")
 	log := zap.New(core, zap.Hooks(ev.hook))
-	ready := make(chan *daemon, 1)
-	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" }, ready: func(d *daemon) { ready <- d }}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon stopped before it was ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon not ready")
-	}
+	d := &daemon{cfg: cfg, log: log}
+	r := startDaemon(t, d)
 	ev.wait(t, "order_filled", 60*time.Second)
 
 	faults := d.sim.Faults()
@@ -64,14 +52,8 @@ func TestChaos(t *testing.T) {
 	faults.PrivateDuplicate(false)
 	faults.PrivateReorder(false)
 
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("daemon did not shut down")
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 	key := d.sim.Accounts()[0].APIKey
 	if open := d.sim.OpenOrders(key); len(open) != 0 {

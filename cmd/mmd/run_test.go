@@ -58,6 +58,46 @@ func (e *events) wait(t *testing.T, name string, timeout time.Duration) {
 	}
 }
 
+// running is a daemon started in-process by startDaemon.
+type running struct {
+	d    *daemon
+	stop context.CancelFunc // what SIGTERM does
+	done chan error
+}
+
+// startDaemon runs d until the test stops it, and waits until its engine is running.
+func startDaemon(t *testing.T, d *daemon) *running {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	ready := make(chan struct{}, 1)
+	d.env = func(string) string { return "" }
+	d.ready = func(*daemon) { ready <- struct{}{} }
+	r := &running{d: d, stop: stop, done: make(chan error, 1)}
+	go func() { r.done <- d.run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		t.Fatalf("daemon stopped before it was ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon not ready within 30s")
+	}
+	return r
+}
+
+// shutdown stops the daemon as SIGTERM does and returns what run returned.
+func (r *running) shutdown(t *testing.T) error {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("daemon did not shut down within 60s")
+		return nil
+	}
+}
+
 // TestEndToEnd runs the daemon as `mmd run` does with no configuration: the embedded
 // simulator, the example strategies from deploy/, the real client, gate and engine over
 // loopback. It waits for quotes and fills, shuts down as on SIGTERM, and checks that the
@@ -75,21 +115,8 @@ func TestEndToEnd(t *testing.T) {
 	ev := watch("order_accepted", "order_filled", "rearm_requested", "shutdown_complete")
 	log := zap.New(core, zap.Hooks(ev.hook))
 
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	ready := make(chan *daemon, 1)
-	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" }, ready: func(d *daemon) { ready <- d },
-		signalled: make(chan struct{})}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon stopped before it was ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon not ready within 30s")
-	}
+	d := &daemon{cfg: cfg, log: log, signalled: make(chan struct{})}
+	r := startDaemon(t, d)
 	ev.wait(t, "order_accepted", 30*time.Second)
 	ev.wait(t, "order_filled", 60*time.Second)
 
@@ -107,14 +134,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("rearm_requested rearmed %v, want none", r)
 	}
 
-	stop() // what SIGTERM does
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not shut down within 30s")
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 	ev.wait(t, "shutdown_complete", time.Second)
 
@@ -181,26 +202,17 @@ func TestSIGUSR1DuringStartup(t *testing.T) {
 	core, _ := observer.New(zapcore.InfoLevel)
 	ev := watch("rearm_requested", "engine_started")
 	log := zap.New(core, zap.Hooks(ev.hook))
-	d := &daemon{cfg: cfg, log: log, env: func(string) string { return "" },
+	d := &daemon{cfg: cfg, log: log,
 		// Called while the exchange is being set up, before the gate or the engine exist.
 		simConfig: func(*hashkeysim.Config) {
 			if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
 				t.Error(err)
 			}
 		}}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	r := startDaemon(t, d)
 	ev.wait(t, "rearm_requested", 30*time.Second)
 	ev.wait(t, "engine_started", 30*time.Second)
-	stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("daemon did not shut down")
+	if err := r.shutdown(t); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
