@@ -37,8 +37,6 @@ const (
 // RunCommand runs the daemon until SIGINT or SIGTERM.
 type RunCommand struct {
 	Main *Main
-	// ready, if set, is called once the engine is running (tests wait on it).
-	ready func(*daemon)
 }
 
 func (c *RunCommand) Usage() string {
@@ -91,7 +89,7 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	d := &daemon{cfg: cfg, log: log, env: os.Getenv, ready: c.ready}
+	d := &daemon{cfg: cfg, log: log, env: os.Getenv}
 	return d.run(ctx)
 }
 
