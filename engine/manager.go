@@ -158,31 +158,29 @@ func (m *manager) forget(o *order) {
 	m.routes.remove(o.localID, "")
 }
 
-// handle applies one private-stream event routed to this strategy. It reports whether
-// anything changed (a reason to decide again).
-func (m *manager) handle(ev exchange.Event) bool {
+// handle applies one private-stream event routed to this strategy.
+func (m *manager) handle(ev exchange.Event) {
 	switch ev := ev.(type) {
 	case exchange.OrderUpdate:
-		return m.onReport(ev.Order, "order_return")
+		m.onReport(ev.Order, "order_return")
 	case exchange.FillEvent:
-		return m.onFill(ev.Fill)
+		m.onFill(ev.Fill)
 	case exchange.InsertRejected:
-		return m.onInsertRejected(ev)
+		m.onInsertRejected(ev)
 	case exchange.CancelRejected:
-		return m.onCancelRejected(ev)
+		m.onCancelRejected(ev)
 	}
-	return false
 }
 
 // onReport merges an order's state from the stream, a lookup or a reconcile.
-func (m *manager) onReport(u exchange.Order, source string) bool {
+func (m *manager) onReport(u exchange.Order, source string) {
 	o := m.find(u.LocalID, u.SysID)
 	if o == nil {
-		return false
+		return
 	}
 	before, wasReported := o.phase, o.reported
 	if !o.applyReport(u) {
-		return false
+		return
 	}
 	m.settle(o, before)
 	if !wasReported {
@@ -197,7 +195,6 @@ func (m *manager) onReport(u exchange.Order, source string) bool {
 		m.log.Info("order_cancelled", m.fields(o, zap.Stringer("status", o.status), zap.Stringer("traded", o.traded))...)
 	}
 	m.gate.OnOrder(m.name, o.view(m.inst.ID))
-	return true
 }
 
 func (m *manager) onFill(f exchange.Fill) bool {
@@ -235,10 +232,10 @@ func (m *manager) onFill(f exchange.Fill) bool {
 	return true
 }
 
-func (m *manager) onInsertRejected(ev exchange.InsertRejected) bool {
+func (m *manager) onInsertRejected(ev exchange.InsertRejected) {
 	o := m.all[ev.LocalID]
 	if o == nil || o.reported || o.phase == phaseDone {
-		return false // accepted already, or concluded: a stray duplicate
+		return // accepted already, or concluded: a stray duplicate
 	}
 	before := o.phase
 	o.phase, o.status = phaseDone, exchange.StatusNewNotInBook
@@ -246,7 +243,6 @@ func (m *manager) onInsertRejected(ev exchange.InsertRejected) bool {
 	m.stats.rejected.Add(1)
 	m.log.Warn("order_rejected", m.fields(o, zap.Int("code", ev.Code), zap.String("message", ev.Message))...)
 	m.gate.OnInsertRejected(m.name, o.localID, ev.Code)
-	return true
 }
 
 // Cancel rejections whose order is gone already: look it up rather than retry.
@@ -256,15 +252,15 @@ const (
 	codeAlreadyCanceled = 2015
 )
 
-func (m *manager) onCancelRejected(ev exchange.CancelRejected) bool {
+func (m *manager) onCancelRejected(ev exchange.CancelRejected) {
 	o := m.find(ev.LocalID, ev.SysID)
 	if o == nil {
-		return false
+		return
 	}
 	m.stats.cancelRejects.Add(1)
 	m.log.Warn("cancel_rejected", m.fields(o, zap.Int("code", ev.Code), zap.String("message", ev.Message))...)
 	if !o.live() {
-		return false
+		return
 	}
 	now := m.clock()
 	switch ev.Code {
@@ -273,11 +269,10 @@ func (m *manager) onCancelRejected(ev exchange.CancelRejected) bool {
 	default:
 		o.checkAt = now.Add(m.t.retryDelay)
 	}
-	return true
 }
 
-// insert sends one new order through the gate. It reports whether the gate refused it.
-func (m *manager) insert(ctx context.Context, q strategy.Quote) (refused bool) {
+// insert sends one new order through the gate.
+func (m *manager) insert(ctx context.Context, q strategy.Quote) {
 	now := m.clock()
 	id := m.ids.Next()
 	o := &order{localID: id, side: q.Side, price: q.Price, volume: q.Volume, phase: phasePending,
@@ -305,7 +300,6 @@ func (m *manager) insert(ctx context.Context, q strategy.Quote) (refused bool) {
 		m.forget(o)
 		m.stats.refused.Add(1)
 		m.refusedUntil[q.Side] = now.Add(m.t.refusalPause)
-		return true
 	case errors.Is(err, exchange.ErrUnknownOutcome) || ctx.Err() != nil:
 		// The exchange may have it: keep the slot taken and look it up, never resend.
 		o.checkAt = now.Add(m.t.unknownDelay)
@@ -319,7 +313,6 @@ func (m *manager) insert(ctx context.Context, q strategy.Quote) (refused bool) {
 		m.stats.rejected.Add(1)
 		m.log.Warn("order_rejected", m.fields(o, zap.Error(err))...)
 	}
-	return false
 }
 
 // cancel asks the gate to cancel o unless a cancel is already in flight. It reports whether

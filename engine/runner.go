@@ -135,8 +135,7 @@ func (r *runner) untilDecision() time.Duration {
 // so such a decision is not held back.
 func (r *runner) mustPull() bool {
 	st := r.e.cfg.Gate.Status(r.inst.Name)
-	slot := r.book.Load()
-	all := st.State == risk.Halted || slot == nil || slot.book == nil || slot.book.Crossed()
+	all := pullReason(st, r.book.Load()) != ""
 	for _, o := range r.m.live {
 		if o.cancelling() || o.phase != phaseOpen {
 			continue
@@ -221,6 +220,24 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 	}
 }
 
+// pullReason says why every order must be pulled now (halted, no usable book), or "".
+func pullReason(st risk.Status, slot *bookSlot) string {
+	switch {
+	case st.State == risk.Halted:
+		if st.Reason != "" {
+			return "halted: " + st.Reason
+		}
+		return "halted"
+	case slot == nil:
+		return "no_book"
+	case slot.book == nil:
+		return "book_invalid: " + slot.invalid
+	case slot.book.Crossed():
+		return "book_crossed"
+	}
+	return ""
+}
+
 // decide is one decision: check the gate, show the strategy its view, diff its answer
 // against the live orders.
 func (r *runner) decide(ctx context.Context) {
@@ -235,21 +252,7 @@ func (r *runner) decide(ctx context.Context) {
 	r.lastDecision = now
 	st := r.e.cfg.Gate.Status(r.inst.Name)
 	slot := r.book.Load()
-	var reason string
-	switch {
-	case st.State == risk.Halted:
-		reason = "halted"
-		if st.Reason != "" {
-			reason += ": " + st.Reason
-		}
-	case slot == nil:
-		reason = "no_book"
-	case slot.book == nil:
-		reason = "book_invalid: " + slot.invalid
-	case slot.book.Crossed():
-		reason = "book_crossed"
-	}
-	if reason != "" {
+	if reason := pullReason(st, slot); reason != "" {
 		r.pull(ctx, reason)
 		return
 	}
@@ -282,8 +285,7 @@ func (r *runner) pull(ctx context.Context, reason string) {
 func (r *runner) quote(v strategy.View) (w strategy.Wanted, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.e.stats.strategyErrors.Add(1)
-			r.m.log.Error("strategy_error", zap.String("error", fmt.Sprint(p)), zap.Stack("stack"))
+			r.strategyError(fmt.Sprint(p), zap.Stack("stack"))
 			ok = false
 		}
 	}()

@@ -562,11 +562,7 @@ func (st *strategyState) pnlNow(now time.Time) PnL {
 	if st.pnlOK && key == st.pnlKey {
 		return st.pnlCache
 	}
-	mark := st.lastMid
-	if ok {
-		mark = halfTicks(mid2, st.in.bookPrec)
-	}
-	st.pnlCache, st.pnlKey, st.pnlOK = st.pnl(mark), key, true
+	st.pnlCache, st.pnlKey, st.pnlOK = st.pnl(st.markOf(mid2, ok)), key, true
 	return st.pnlCache
 }
 

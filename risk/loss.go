@@ -39,7 +39,12 @@ func exchangeDay(t time.Time) int64 {
 // mark is the robust mark of the strategy's instrument at now; before any book it is the mid at
 // the newest fill (the position is then marked flat to its fills).
 func (st *strategyState) mark(now time.Time) decimal.Decimal {
-	if mid2, ok := st.in.marks.median(now.UnixNano(), st.lim.MarkWindow); ok {
+	return st.markOf(st.in.marks.median(now.UnixNano(), st.lim.MarkWindow))
+}
+
+// markOf is the mark given the median of the mids (mid2, in half ticks) if there is one.
+func (st *strategyState) markOf(mid2 int64, ok bool) decimal.Decimal {
+	if ok {
 		return halfTicks(mid2, st.in.bookPrec)
 	}
 	return st.lastMid
@@ -68,13 +73,13 @@ func (st *strategyState) pnl(mark decimal.Decimal) PnL {
 
 // touchLoss rolls the exchange day and walks the loss ladder at now. Called with g.mu held.
 func (g *Gate) touchLoss(st *strategyState, now time.Time) {
-	mid2, _ := st.in.marks.median(now.UnixNano(), st.lim.MarkWindow)
+	mid2, ok := st.in.marks.median(now.UnixNano(), st.lim.MarkWindow)
 	key := lossKey{mid2: mid2, fills: st.fillCount, day: exchangeDay(now), epoch: st.epoch}
 	if key == st.lossKey && st.lossKeyOK {
 		return
 	}
 	st.lossKey, st.lossKeyOK = key, true
-	total := st.pnl(st.mark(now)).Total
+	total := st.pnl(st.markOf(mid2, ok)).Total
 	if d := key.day; d != st.day {
 		g.log.Info("risk_day_rolled", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
 			zap.Int("orders", st.ordersToday), zap.String("day_pnl", total.Sub(st.dayStart).String()))

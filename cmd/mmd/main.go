@@ -110,7 +110,9 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		select {
 		case <-ch:
 			cancel()
@@ -127,6 +129,7 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 	return ctx, func() {
 		signal.Stop(ch)
 		close(done)
+		<-exited
 		cancel()
 	}
 }

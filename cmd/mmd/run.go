@@ -309,17 +309,22 @@ func (d *daemon) exchangeConfig() (hashkey.Config, error) {
 		return hcfg, fmt.Errorf("simulator: %w", err)
 	}
 	d.sim = sim
-	acct := sim.Accounts()[0]
 	hcfg.Environment = "sim"
 	hcfg.RESTURL, hcfg.WSURL = sim.RESTURL(), sim.WSURL()
-	hcfg.Credentials = hashkey.Credentials{
+	hcfg.Credentials = simCredentials(sim, x.Signing)
+	d.log.Info("paper_trading", zap.String("rest_url", sim.RESTURL()), zap.String("ws_url", sim.WSURL()))
+	return hcfg, nil
+}
+
+// simCredentials are the credentials of the simulator's first (demo) account.
+func simCredentials(sim *hashkeysim.Server, signing string) hashkey.Credentials {
+	acct := sim.Accounts()[0]
+	return hashkey.Credentials{
 		APIKey:   acct.APIKey,
 		AuthType: hashkey.AuthType(acct.AuthType),
 		Secret:   hashkey.NewSecret(acct.Secret),
-		Scheme:   hashkey.Scheme(x.Signing),
+		Scheme:   hashkey.Scheme(signing),
 	}
-	d.log.Info("paper_trading", zap.String("rest_url", sim.RESTURL()), zap.String("ws_url", sim.WSURL()))
-	return hcfg, nil
 }
 
 // startup syncs the clock and reads the reference data quoting depends on. Every call here

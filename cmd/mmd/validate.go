@@ -140,14 +140,8 @@ func listInstruments(ctx context.Context, cfg *config.Config, creds hashkey.Cred
 			return nil, fmt.Errorf("simulator: %w", err)
 		}
 		defer sim.Close()
-		acct := sim.Accounts()[0]
 		hcfg.RESTURL, hcfg.WSURL = sim.RESTURL(), sim.WSURL()
-		hcfg.Credentials = hashkey.Credentials{
-			APIKey:   acct.APIKey,
-			AuthType: hashkey.AuthType(acct.AuthType),
-			Secret:   hashkey.NewSecret(acct.Secret),
-			Scheme:   hashkey.Scheme(x.Signing),
-		}
+		hcfg.Credentials = simCredentials(sim, x.Signing)
 	}
 	client, err := hashkey.NewClient(hcfg)
 	if err != nil {

@@ -141,7 +141,9 @@ func newTransport(dial dialFunc, tlsConf *tls.Config) *http.Transport {
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		ForceAttemptHTTP2:     true,
+		// HTTP/1.1 only: it sends the header names as the reference spells them (API-KEY…),
+		// as the exchange's own sample clients do; HTTP/2 would lower-case them.
+		ForceAttemptHTTP2: false,
 	}
 }
 

@@ -60,7 +60,9 @@ func newEventQueue(log *zap.Logger) *eventQueue {
 // same instrument.
 func (q *eventQueue) pushBook(book *exchange.BookSnapshot, received time.Time) {
 	q.mu.Lock()
-	if q.handOff(exchange.BookUpdate{Book: book, Received: received}) {
+	// Box the BookUpdate only when it can go straight out: a queued one stays unboxed and is
+	// boxed once, by tryPop.
+	if q.canHandOff() && q.handOff(exchange.BookUpdate{Book: book, Received: received}) {
 		q.mu.Unlock()
 		return
 	}
@@ -84,7 +86,7 @@ func (q *eventQueue) push(ev exchange.Event) {
 	if bi, ok := ev.(exchange.BookInvalid); ok {
 		delete(q.books, bi.Instrument)
 	}
-	if q.handOff(ev) {
+	if q.canHandOff() && q.handOff(ev) {
 		q.mu.Unlock()
 		return
 	}
@@ -99,12 +101,13 @@ func (q *eventQueue) push(ev exchange.Event) {
 	q.signal()
 }
 
-// handOff gives ev straight to a consumer that is waiting on out, if nothing is queued or
-// in flight before it (so order is kept). It never blocks. q.mu must be held.
+// canHandOff reports whether an event may skip the queue: run has started and nothing is
+// queued or in flight before it (so order is kept). q.mu must be held.
+func (q *eventQueue) canHandOff() bool { return q.out != nil && q.n == 0 && !q.busy }
+
+// handOff gives ev straight to a consumer that is waiting on out; only after canHandOff.
+// It never blocks. q.mu must be held.
 func (q *eventQueue) handOff(ev exchange.Event) bool {
-	if q.out == nil || q.n > 0 || q.busy {
-		return false
-	}
 	select {
 	case q.out <- ev:
 		return true

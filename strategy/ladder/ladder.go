@@ -208,9 +208,7 @@ func (l *Ladder) Quote(v strategy.View) strategy.Wanted {
 	var t top
 	fresh := l.fresh(v, &t)
 	if d := v.Now.Sub(l.lastRefresh); l.p.MinRefresh > 0 && !l.lastRefresh.IsZero() && d >= 0 && d < l.p.MinRefresh {
-		if !t.known {
-			t = bookTop(v.Book)
-		}
+		// t is unset only when fresh is empty, and then hold has no level to use it for.
 		w.Quotes = l.hold(fresh, v, t)
 		return w
 	}
@@ -244,7 +242,6 @@ func (l *Ladder) reference(v strategy.View) (decimal.Decimal, bool) {
 
 // top is the book's best prices, read once per decision.
 type top struct {
-	known          bool // filled in
 	bid, ask       decimal.Decimal
 	hasBid, hasAsk bool
 }
@@ -252,7 +249,7 @@ type top struct {
 // bookTop reads the best prices (not the volumes, which the ladder does not use: each one
 // read is an allocation).
 func bookTop(b *exchange.BookSnapshot) top {
-	t := top{known: true, hasBid: len(b.Bids) > 0, hasAsk: len(b.Asks) > 0}
+	t := top{hasBid: len(b.Bids) > 0, hasAsk: len(b.Asks) > 0}
 	if t.hasBid {
 		t.bid = b.Price(b.Bids[0].Price)
 	}

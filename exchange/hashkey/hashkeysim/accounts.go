@@ -177,7 +177,7 @@ func (n nodeLines) at(section string, i int, key string) int {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		doc = doc.Content[0]
 	}
-	sec := mappingValue(doc, section)
+	_, sec := mappingEntry(doc, section)
 	if sec == nil {
 		return doc.Line
 	}
@@ -189,42 +189,29 @@ func (n nodeLines) at(section string, i int, key string) int {
 		return item.Line
 	}
 	name, sub, _ := strings.Cut(key, ".")
-	v := mappingKey(item, name)
-	if v == nil {
+	k, v := mappingEntry(item, name)
+	if k == nil {
 		return item.Line
 	}
 	if sub != "" {
-		if m := mappingValue(item, name); m != nil {
-			if k := mappingKey(m, sub); k != nil {
-				return k.Line
-			}
+		if sk, _ := mappingEntry(v, sub); sk != nil {
+			return sk.Line
 		}
 	}
-	return v.Line
+	return k.Line
 }
 
-func mappingKey(m *yaml.Node, key string) *yaml.Node {
+// mappingEntry returns the key and value nodes of key in mapping m, or nils.
+func mappingEntry(m *yaml.Node, key string) (k, v *yaml.Node) {
 	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
+		return nil, nil
 	}
 	for j := 0; j+1 < len(m.Content); j += 2 {
 		if m.Content[j].Value == key {
-			return m.Content[j]
+			return m.Content[j], m.Content[j+1]
 		}
 	}
-	return nil
-}
-
-func mappingValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for j := 0; j+1 < len(m.Content); j += 2 {
-		if m.Content[j].Value == key {
-			return m.Content[j+1]
-		}
-	}
-	return nil
+	return nil, nil
 }
 
 // yamlError rewrites yaml.v3's "line N: …" messages as "path:N: …", one per problem.

@@ -41,11 +41,11 @@ type publicTrade struct {
 }
 
 func (in *instrument) priceDec(ticks int64) decimal.Decimal {
-	return decimal.New(ticks, -in.spec.PricePrecision)
+	return exchange.FixedToDecimal(ticks, in.spec.PricePrecision)
 }
 
 func (in *instrument) volDec(lots int64) decimal.Decimal {
-	return decimal.New(lots, -in.spec.VolumePrecision)
+	return exchange.FixedToDecimal(lots, in.spec.VolumePrecision)
 }
 
 func (in *instrument) clientSide(side exchange.Side) *[]*priceLevel {
@@ -53,6 +53,14 @@ func (in *instrument) clientSide(side exchange.Side) *[]*priceLevel {
 		return &in.bids
 	}
 	return &in.asks
+}
+
+// synthetic returns one side of the synthetic market: its levels and their volume overrides.
+func (in *instrument) synthetic(side exchange.Side) ([]synLevel, map[int64]int64) {
+	if side == exchange.Buy {
+		return in.mkt.bids, in.mkt.bidOver
+	}
+	return in.mkt.asks, in.mkt.askOver
 }
 
 // better reports whether price a is better than b for a resting order on side.
@@ -94,10 +102,7 @@ func (in *instrument) removeResting(o *order) {
 // view merges client and synthetic liquidity into the aggregated top `depth` of one side.
 func (in *instrument) view(side exchange.Side, depth int) []exchange.Level {
 	client := *in.clientSide(side)
-	syn := in.mkt.bids
-	if side == exchange.Sell {
-		syn = in.mkt.asks
-	}
+	syn, _ := in.synthetic(side)
 	out := make([]exchange.Level, 0, depth)
 	i, j := 0, 0
 	for len(out) < depth && (i < len(client) || j < len(syn)) {
@@ -158,7 +163,6 @@ func (a *account) asset(name string) *asset {
 
 // order is one client order.
 type order struct {
-	seq       uint64
 	sysID     string
 	localID   string
 	acct      *account
@@ -251,7 +255,6 @@ func (s *Server) insertLocked(a *account, req insertRequest) {
 	}
 	bal.frozen = bal.frozen.Add(need)
 	s.nextSys++
-	o.seq = s.nextSys
 	o.sysID = strconv.FormatUint(s.nextSys, 10)
 	a.bySys[o.sysID] = o
 	a.byLocal[o.localID] = o
@@ -272,10 +275,7 @@ func (s *Server) matchTaker(o *order) {
 	in := o.inst
 	opp := o.side.Opposite()
 	levels := in.clientSide(opp)
-	syn, over := in.mkt.asks, in.mkt.askOver
-	if opp == exchange.Buy {
-		syn, over = in.mkt.bids, in.mkt.bidOver
-	}
+	syn, over := in.synthetic(opp)
 	for o.remaining > 0 {
 		j := best(syn)
 		var cl *priceLevel
@@ -473,12 +473,13 @@ func (s *Server) setFairLocked(in *instrument, ticks int64) {
 // resolveCrossings fills resting client orders that the synthetic liquidity now crosses (the
 // fair value moved through them): they are makers and trade at their own price.
 func (s *Server) resolveCrossings(in *instrument) {
-	s.resolveSide(in, exchange.Buy, in.mkt.asks, in.mkt.askOver)
-	s.resolveSide(in, exchange.Sell, in.mkt.bids, in.mkt.bidOver)
+	s.resolveSide(in, exchange.Buy)
+	s.resolveSide(in, exchange.Sell)
 }
 
-func (s *Server) resolveSide(in *instrument, side exchange.Side, syn []synLevel, over map[int64]int64) {
+func (s *Server) resolveSide(in *instrument, side exchange.Side) {
 	levels := in.clientSide(side)
+	syn, over := in.synthetic(side.Opposite())
 	for len(*levels) > 0 {
 		l := (*levels)[0]
 		j := best(syn)
@@ -502,10 +503,7 @@ func (s *Server) resolveSide(in *instrument, side exchange.Side, syn []synLevel,
 func (s *Server) backgroundTake(in *instrument, side exchange.Side, lots int64) {
 	opp := side.Opposite()
 	levels := in.clientSide(opp)
-	syn, over := in.mkt.asks, in.mkt.askOver
-	if opp == exchange.Buy {
-		syn, over = in.mkt.bids, in.mkt.bidOver
-	}
+	syn, over := in.synthetic(opp)
 	j := best(syn)
 	var p int64
 	switch {

@@ -609,11 +609,11 @@ func parseAmount(text string, prec int32, invalid, tooBig, tooPrecise int, field
 	if d.GreaterThanOrEqual(maxAmount) {
 		return 0, tooBig, fmt.Sprintf("%s %s: must be below 10000000", field, text)
 	}
-	units := d.Shift(prec)
-	if !units.IsInteger() {
+	units, exact := exchange.DecimalToFixed(d, prec)
+	if !exact {
 		return 0, tooPrecise, fmt.Sprintf("%s %s: more than %d decimals", field, text, prec)
 	}
-	return units.IntPart(), 0, ""
+	return units, 0, ""
 }
 
 func (s *Server) handleInsert(rc *reqCtx) reply {
@@ -647,14 +647,7 @@ func (s *Server) handleCancelByLocalID(rc *reqCtx) reply {
 	if req.OrderLocalID == "" {
 		return apiError(2018, "orderLocalID empty")
 	}
-	rep := s.cancel(rc, func(a *account) *order { return a.byLocal[req.OrderLocalID] })
-	if rep.status != http.StatusOK {
-		return rep
-	}
-	b := append(make([]byte, 0, 64), '{')
-	b = appendField(b, "orderLocalID", req.OrderLocalID)
-	b = appendField(b, "message", "received")
-	return ok(append(b, '}'))
+	return s.cancel(rc, "orderLocalID", req.OrderLocalID, func(a *account) *order { return a.byLocal[req.OrderLocalID] })
 }
 
 type sysIDBody struct {
@@ -669,18 +662,12 @@ func (s *Server) handleCancelBySysID(rc *reqCtx) reply {
 	if req.OrderSysID == "" {
 		return apiError(2016, "orderSysID empty")
 	}
-	rep := s.cancel(rc, func(a *account) *order { return a.bySys[req.OrderSysID] })
-	if rep.status != http.StatusOK {
-		return rep
-	}
-	b := append(make([]byte, 0, 64), '{')
-	b = appendField(b, "orderSysID", req.OrderSysID)
-	b = appendField(b, "message", "received")
-	return ok(append(b, '}'))
+	return s.cancel(rc, "orderSysID", req.OrderSysID, func(a *account) *order { return a.bySys[req.OrderSysID] })
 }
 
-// cancel finds and cancels one order on the engine goroutine.
-func (s *Server) cancel(rc *reqCtx, find func(*account) *order) reply {
+// cancel finds and cancels one order on the engine goroutine and answers
+// {idKey: id, "message": "received"}.
+func (s *Server) cancel(rc *reqCtx, idKey, id string, find func(*account) *order) reply {
 	a := rc.acct
 	var code int
 	var msg string
@@ -696,7 +683,10 @@ func (s *Server) cancel(rc *reqCtx, find func(*account) *order) reply {
 	if code != 0 {
 		return apiError(code, msg)
 	}
-	return ok(nil)
+	b := append(make([]byte, 0, 64), '{')
+	b = appendField(b, idKey, id)
+	b = appendField(b, "message", "received")
+	return ok(append(b, '}'))
 }
 
 type batchCancelBody struct {
