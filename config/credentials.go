@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,10 +48,15 @@ func (c *Config) Credentials(env func(string) string) (hashkey.Credentials, erro
 		return fail("exchange.secretEnv", "give secretFile or secretEnv, not both")
 	case e.SecretFile != "":
 		key = "exchange.secretFile"
-		path, tried := c.secretPath(env)
+		path, where := c.secretPath(env)
 		data, err := os.ReadFile(path)
-		if err != nil {
-			return fail(key, "secret file %s: %s", tried, strings.TrimPrefix(fileError(err), "cannot read: "))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// The value is not repeated: it names no file, and it may be the secret itself,
+			// pasted where its file's name belongs.
+			return fail(key, "no such file (looked %s)", where)
+		case err != nil:
+			return fail(key, "secret file %s: %s", path, strings.TrimPrefix(fileError(err), "cannot read: "))
 		}
 		secret = strings.TrimRight(string(data), "\r\n")
 		clear(data)
@@ -83,23 +89,25 @@ func (c *Config) Credentials(env func(string) string) (hashkey.Credentials, erro
 	return creds, nil
 }
 
-// secretPath resolves secretFile. tried describes where it looked, for the error message.
-func (c *Config) secretPath(env func(string) string) (path, tried string) {
+// secretPath resolves secretFile. where says where a relative name was looked for, without
+// the name (see Credentials).
+func (c *Config) secretPath(env func(string) string) (path, where string) {
 	name := c.Exchange.SecretFile
 	if filepath.IsAbs(name) {
-		return name, name
+		return name, "at the absolute path given"
 	}
-	base := name
+	dir := "."
 	if c.Path != "" {
-		base = filepath.Join(filepath.Dir(c.Path), name)
+		dir = filepath.Dir(c.Path)
 	}
-	dir := env(credentialsDirEnv)
-	if dir == "" {
-		return base, base
+	base, where := filepath.Join(dir, name), "in "+dir+" (beside the daemon file)"
+	creds := env(credentialsDirEnv)
+	if creds == "" {
+		return base, where
 	}
-	inDir := filepath.Join(dir, name)
+	inDir := filepath.Join(creds, name)
 	if _, err := os.Stat(inDir); err == nil {
-		return inDir, inDir
+		return inDir, ""
 	}
-	return base, inDir + " or " + base
+	return base, "in $" + credentialsDirEnv + " (" + creds + "), then " + where
 }

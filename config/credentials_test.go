@@ -43,7 +43,7 @@ func TestCredentials(t *testing.T) {
 		{"missing file", "  secretFile: api-secret\n", nil, nil, nil, "", "",
 			[]at{{"mmd.yaml", 4, "exchange.secretFile", "no such file"}}},
 		{"missing everywhere", "  secretFile: api-secret\n", nil, map[string]string{}, nil, "", "",
-			[]at{{"mmd.yaml", 4, "exchange.secretFile", "api-secret or "}}},
+			[]at{{"mmd.yaml", 4, "exchange.secretFile", "no such file (looked in $CREDENTIALS_DIRECTORY ("}}},
 		{"empty file", "  secretFile: api-secret\n", map[string]string{"api-secret": "\n"}, nil, nil, "", "",
 			[]at{{"mmd.yaml", 4, "exchange.secretFile", "is empty"}}},
 		{"unset variable", "  secretEnv: MMD_SECRET\n", nil, nil, nil, "", "",
@@ -156,6 +156,27 @@ instrument: ${MMD_SECRET}
 				t.Errorf("failed = %v, want %v: %q", failed, tt.wantErr, shown)
 			}
 		})
+	}
+}
+
+// TestSecretFileNameNotEchoed: a secret pasted where its file's name belongs names no file;
+// the error must say where it looked without repeating the value.
+func TestSecretFileNameNotEchoed(t *testing.T) {
+	const secret = "TOPSECRET/9f8e7d6c5b4a+not-a-key"
+	for _, value := range []string{secret, "/" + secret} {
+		path := fixture(t, "exchange:\n  environment: staging\n  apiKey: k\n  secretFile: \""+value+"\"\n", nil)
+		c, err := Load(path, testRegistry(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Credentials(envOf(map[string]string{credentialsDirEnv: t.TempDir()}))
+		ps := problemsOf(t, err)
+		checkProblems(t, ps, []at{{"mmd.yaml", 4, "exchange.secretFile", "no such file (looked "}})
+		for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
+			if strings.Contains(s, "TOPSECRET") || strings.Contains(s, "9f8e7d6c5b4a") {
+				t.Errorf("secretFile %q echoed: %s", value, s)
+			}
+		}
 	}
 }
 

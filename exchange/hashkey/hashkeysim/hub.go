@@ -224,10 +224,12 @@ func diffLevels(side exchange.Side, prev, cur []exchange.Level) []exchange.Level
 	return out
 }
 
-// flushWait is one connection's flush marker: flushed closes when the writer reaches it,
-// done when the connection goes away first.
+// flushWait is one connection's flush marker: flushed delivers when the writer reaches it
+// (the time it began writing the message before it), done closes when the connection goes
+// away first.
 type flushWait struct {
-	flushed, done <-chan struct{}
+	flushed <-chan time.Time
+	done    <-chan struct{}
 }
 
 // flush queues a marker behind everything already queued on every connection.
@@ -236,7 +238,7 @@ func (h *hub) flush() []flushWait {
 	defer h.mu.Unlock()
 	out := make([]flushWait, 0, len(h.conns))
 	for c := range h.conns {
-		ch := make(chan struct{})
+		ch := make(chan time.Time, 1)
 		if c.enqueueMsg(outMsg{flushed: ch}) {
 			out = append(out, flushWait{flushed: ch, done: c.done})
 		}

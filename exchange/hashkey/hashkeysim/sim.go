@@ -477,8 +477,10 @@ func (s *Server) Step() {
 }
 
 // SetFairValue moves an instrument's fair value to p now (filling client orders it moves
-// through) and publishes at once. It returns the simulator's clock once every connection has
-// written the resulting messages (zero for an unknown instrument or a closed simulator).
+// through) and publishes at once. Once every connection has written the resulting messages
+// it returns when the last of them began to be written (by the simulator's clock; zero for an
+// unknown instrument or a closed simulator). Latency is measured from that instant, not from
+// when this call returns, which is a goroutine wake-up later.
 func (s *Server) SetFairValue(instrumentID string, p decimal.Decimal) time.Time {
 	in := s.instByID[instrumentID]
 	if in == nil {
@@ -491,9 +493,13 @@ func (s *Server) SetFairValue(instrumentID string, p decimal.Decimal) time.Time 
 	}
 	timeout := time.NewTimer(5 * time.Second)
 	defer timeout.Stop()
+	var last time.Time
 	for _, w := range s.hub.flush() {
 		select {
-		case <-w.flushed:
+		case t := <-w.flushed:
+			if t.After(last) {
+				last = t
+			}
 		case <-w.done:
 		case <-timeout.C:
 			return s.now()
@@ -501,7 +507,10 @@ func (s *Server) SetFairValue(instrumentID string, p decimal.Decimal) time.Time 
 			return time.Time{}
 		}
 	}
-	return s.now()
+	if last.IsZero() {
+		return s.now()
+	}
+	return last
 }
 
 // OpenOrders returns the account's orders resting in the book, oldest first.

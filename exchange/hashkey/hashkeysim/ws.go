@@ -33,11 +33,12 @@ type wsConn struct {
 	user      string // API key logged in as; guarded by hub.mu
 }
 
-// outMsg is a queued message, or with flushed set a flush marker.
+// outMsg is a queued message, or with flushed set a flush marker: on reaching it the writer
+// sends on flushed when it began writing the message before it (zero if none).
 type outMsg struct {
 	data    []byte
 	due     time.Time // Latency fault: not before
-	flushed chan struct{}
+	flushed chan time.Time
 }
 
 func (c *wsConn) enqueue(data []byte) { c.enqueueMsg(outMsg{data: data}) }
@@ -78,6 +79,7 @@ func (c *wsConn) writeLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var started time.Time // when the last message's write began
 	for {
 		var m outMsg
 		select {
@@ -86,7 +88,7 @@ func (c *wsConn) writeLoop() {
 		case m = <-c.out:
 		}
 		if m.flushed != nil {
-			close(m.flushed)
+			m.flushed <- started // capacity 1: never blocks
 			continue
 		}
 		if wait := time.Until(m.due); !m.due.IsZero() && wait > 0 {
@@ -98,6 +100,7 @@ func (c *wsConn) writeLoop() {
 			}
 		}
 		c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		started = c.s.now()
 		if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
 			c.close()
 			return
