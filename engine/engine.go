@@ -61,6 +61,7 @@ const (
 	shutdownPoll           = time.Second      // lookups while waiting for cancel confirmations
 	maxForeignRemembered   = 10_000           // foreign order IDs remembered for log-once
 	fillLookback           = time.Minute      // fills are recovered from this long before a private-stream gap
+	reconcileSpacing       = time.Second      // least time between two reconciles after private-stream gaps
 )
 
 // Engine runs strategies against one exchange account.

@@ -415,6 +415,7 @@ func TestEngineReconcilesAfterStreamGap(t *testing.T) {
 		t.Fatal("cancels unconfirmed, yet the engine forgot the orders")
 	}
 	h.venue.set(func(v *venue) { v.dropPrivate = false })
+	h.clock.Advance(reconcileSpacing) // a gap well after the start-up reconcile
 	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true})
 	h.waitFor("reconciled", func() bool {
 		gone := 0 // the first acceptances may have been reconciles too: count only the conclusions
@@ -443,6 +444,7 @@ func TestEngineRecoversFillsMissedInGap(t *testing.T) {
 	h.venue.emit(exchange.FillEvent{Fill: f})
 	h.venue.emit(exchange.OrderUpdate{Order: upd})
 	h.venue.set(func(v *venue) { v.dropPrivate = false })
+	h.clock.Advance(reconcileSpacing) // a gap well after the start-up reconcile
 	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
 	h.waitFor("fill recovered", func() bool {
 		return len(h.logged("fills_recovered")) == 1 && len(h.logged("order_filled")) == 1
@@ -477,6 +479,7 @@ func TestEngineRetriesFailedFillRecovery(t *testing.T) {
 	h.venue.emit(exchange.FillEvent{Fill: f})
 	h.venue.emit(exchange.OrderUpdate{Order: upd})
 	h.venue.set(func(v *venue) { v.dropPrivate = false })
+	h.clock.Advance(reconcileSpacing) // a gap well after the start-up reconcile
 	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
 	h.waitFor("recovery failed", func() bool { return len(h.logged("fills_recovery_failed")) == 1 })
 	h.venue.set(func(v *venue) { v.fillsErr = nil })
@@ -490,6 +493,43 @@ func TestEngineRetriesFailedFillRecovery(t *testing.T) {
 	}
 	if r := h.eng.Realised("ETH-BTC"); !r.Position.Equal(dec("0.05")) {
 		t.Fatalf("realised %+v", r)
+	}
+}
+
+// A flood of private-stream gaps (an exchange message we cannot read, over and over) costs
+// one reconcile per reconcileSpacing, not one per gap: the rest are owed and covered together.
+func TestEngineSpacesGapReconciles(t *testing.T) {
+	q := &quoter{}
+	h := liveTwoSided(t, oneStrategy(q), q)
+	fetches := func() int {
+		var n int
+		h.venue.set(func(v *venue) { n = v.fetches })
+		return n
+	}
+	before := fetches()
+	const gaps = 5
+	for range gaps {
+		h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: "unreadable order_return", Received: h.clock.Now()})
+		h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
+	}
+	h.waitFor("every gap reconciled or deferred", func() bool {
+		return fetches()-before+len(h.logged("reconcile_deferred")) == gaps
+	})
+	immediate := fetches() - before
+	if immediate > 1 {
+		t.Fatalf("%d reconciles for %d gaps within %s, want at most 1", immediate, gaps, reconcileSpacing)
+	}
+	h.tick(2 * reconcileSpacing)
+	h.waitFor("one reconcile for the owed gaps", func() bool {
+		return len(h.logged("reconcile_coalesced")) == 1 && fetches() == before+immediate+1
+	})
+	if g := h.logged("reconcile_coalesced")[0].ContextMap()["gaps"]; g != int64(gaps-immediate) {
+		t.Fatalf("coalesced %v gaps, want %d", g, gaps-immediate)
+	}
+	h.tick(2 * reconcileSpacing)
+	h.decide(time.Millisecond)
+	if n := fetches(); n != before+immediate+1 {
+		t.Fatalf("%d reconciles after the owed one, want none", n-before-immediate-1)
 	}
 }
 

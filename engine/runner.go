@@ -40,6 +40,14 @@ type runner struct {
 	// none) and retried at health ticks from fillsRetryAt: a fill missed in a gap is
 	// otherwise never counted (lookups conclude its order without it).
 	fillsOwed, fillsRetryAt time.Time
+	// Reconciles after private-stream gaps are at least reconcileSpacing apart: a flood of gaps
+	// (say, an exchange message we cannot read, repeated) must not become a flood of queries
+	// competing with cancels for the rate limit. Gaps in between are owed (gapsOwed of them,
+	// fills recovered from gapSince) and covered by one reconcile at a health tick once due;
+	// meanwhile the gate keeps the strategy paused, as for any private-stream gap.
+	lastFetch time.Time
+	gapsOwed  int
+	gapSince  time.Time
 }
 
 // bookSlot is the newest book of the runner's instrument, or why there is none usable.
@@ -103,6 +111,10 @@ func (r *runner) run(ctx context.Context) {
 		}
 		r.drain(ctx)
 		if r.health.Swap(false) {
+			if r.gapsOwed > 0 && r.e.cfg.Clock().Sub(r.lastFetch) >= reconcileSpacing {
+				r.m.log.Info("reconcile_coalesced", zap.Int("gaps", r.gapsOwed))
+				r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince})
+			}
 			if !r.fillsOwed.IsZero() && !r.e.cfg.Clock().Before(r.fillsRetryAt) {
 				r.recoverFills(ctx, r.fillsOwed)
 			}
@@ -179,6 +191,17 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 		r.m.reconcile(ctx, msg.open, msg.asOf)
 		return
 	}
+	now := r.e.cfg.Clock()
+	if r.gapsOwed > 0 && !r.gapSince.IsZero() && (msg.since.IsZero() || r.gapSince.Before(msg.since)) {
+		msg.since = r.gapSince // cover the owed gaps' fills too
+	}
+	if !r.lastFetch.IsZero() && now.Sub(r.lastFetch) < reconcileSpacing {
+		r.gapsOwed++
+		r.gapSince = msg.since
+		r.m.log.Debug("reconcile_deferred", zap.Int("gaps", r.gapsOwed))
+		return
+	}
+	r.lastFetch, r.gapsOwed, r.gapSince = now, 0, time.Time{}
 	// Fills first: an order that filled during the gap must be settled as filled before a
 	// lookup that no longer finds it open would conclude it cancelled.
 	if !msg.since.IsZero() {

@@ -100,6 +100,7 @@ type venue struct {
 	inserts []exchange.OrderRequest
 	cancels []string // local IDs
 	queries int
+	fetches int // OpenOrders calls for one instrument (a strategy's reconcile)
 	fills   []exchange.Fill // every fill executed, for Fills
 
 	// Behaviour knobs.
@@ -255,6 +256,10 @@ func (v *venue) OpenOrders(ctx context.Context, instrumentID string) ([]exchange
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if instrumentID != "" {
+		v.fetches++
+		defer v.sig.poke()
+	}
 	var out []exchange.Order
 	for _, id := range slices.Sorted(maps.Keys(v.orders)) {
 		o := v.orders[id]
