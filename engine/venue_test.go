@@ -100,7 +100,7 @@ type venue struct {
 	inserts []exchange.OrderRequest
 	cancels []string // local IDs
 	queries int
-	fetches int // OpenOrders calls for one instrument (a strategy's reconcile)
+	fetches int             // OpenOrders calls for one instrument (a strategy's reconcile)
 	fills   []exchange.Fill // every fill executed, for Fills
 
 	// Behaviour knobs.
