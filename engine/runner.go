@@ -342,14 +342,8 @@ func (r *runner) filter(qs []strategy.Quote, st risk.Status) []strategy.Quote {
 		if (q.Side == exchange.Buy && !st.BuyOK) || (q.Side == exchange.Sell && !st.SellOK) {
 			continue
 		}
-		// A strategy usually rounds its quotes itself (exponent −precision already); rounding
-		// those again would only copy them.
-		if q.Price.Exponent() != -inst.PricePrecision {
-			q.Price = inst.RoundPrice(q.Side, q.Price)
-		}
-		if q.Volume.Exponent() != -inst.VolumePrecision {
-			q.Volume = inst.RoundVolume(q.Volume)
-		}
+		q.Price = inst.RoundPrice(q.Side, q.Price)
+		q.Volume = inst.RoundVolume(q.Volume)
 		if q.Price.IsPositive() && q.Volume.IsPositive() {
 			out = append(out, q)
 		}

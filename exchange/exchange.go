@@ -69,6 +69,9 @@ func (i Instrument) LotSize() decimal.Decimal { return decimal.New(1, -i.VolumeP
 // RoundPrice rounds a price to the instrument's precision so that the order never becomes
 // more aggressive: bids round down, asks round up.
 func (i Instrument) RoundPrice(side Side, p decimal.Decimal) decimal.Decimal {
+	if p.Exponent() == -i.PricePrecision {
+		return p // already rounded: the usual case on the order path, and rounding would copy it
+	}
 	if side == Buy {
 		return p.RoundFloor(i.PricePrecision)
 	}
@@ -77,6 +80,9 @@ func (i Instrument) RoundPrice(side Side, p decimal.Decimal) decimal.Decimal {
 
 // RoundVolume rounds a volume down to the instrument's precision.
 func (i Instrument) RoundVolume(v decimal.Decimal) decimal.Decimal {
+	if v.Exponent() == -i.VolumePrecision {
+		return v // already rounded
+	}
 	return v.RoundFloor(i.VolumePrecision)
 }
 

@@ -364,14 +364,8 @@ func (g *Gate) check(st *strategyState, req exchange.OrderRequest, now time.Time
 		return req, refuse(CheckState, "active", "halted: "+reason)
 	}
 
-	// The engine sends prices and volumes rounded already (exponent −precision); rounding them
-	// again would only copy them.
-	if req.Price.Exponent() != -in.inst.PricePrecision {
-		req.Price = in.inst.RoundPrice(req.Side, req.Price)
-	}
-	if req.Volume.Exponent() != -in.inst.VolumePrecision {
-		req.Volume = in.inst.RoundVolume(req.Volume)
-	}
+	req.Price = in.inst.RoundPrice(req.Side, req.Price)
+	req.Volume = in.inst.RoundVolume(req.Volume)
 	if !req.Volume.IsPositive() {
 		return req, refuse(CheckZeroVolume, "lot "+in.inst.LotSize().String(), req.Volume.String())
 	}
