@@ -50,51 +50,59 @@ func benchDelivery(b *testing.B, busyPoll bool) {
 	if !ok {
 		b.Fatal("accept failed")
 	}
-	defer r.Close()
 	read := r.Read
 	if busyPoll {
 		raw, err := r.(*net.TCPConn).SyscallConn()
 		if err != nil {
 			b.Fatal(err)
 		}
-		read = func(p []byte) (int, error) { return spinRead(raw, p) }
+		read = newSpinReader(raw).Read
 	}
 
-	got := make(chan time.Time, 1) // when the reader had a whole frame
-	readerDone := make(chan struct{})
+	// The reader stamps each whole frame and hands the stamps over at the end, so that nothing
+	// but the frame's delivery wakes it.
+	got := make(chan []time.Time, 1)
 	go func() {
-		defer close(readerDone)
+		stamps := make([]time.Time, 0, b.N)
 		buf := make([]byte, len(frame))
-		for {
+		for len(stamps) < b.N {
 			if _, err := io.ReadFull(readerFunc(read), buf); err != nil {
-				return
+				break
 			}
-			got <- time.Now()
+			stamps = append(stamps, time.Now())
 		}
+		got <- stamps
 	}()
-	defer func() { r.Close(); <-readerDone }()
+	defer r.Close() // ends a reader still waiting after a failure
 
-	lat := make([]time.Duration, 0, b.N)
+	sent := make([]time.Time, 0, b.N)
 	idle := time.NewTimer(time.Hour)
 	defer idle.Stop()
 	b.ResetTimer()
-	for i := range b.N {
-		start := time.Now()
+	for range b.N {
+		sent = append(sent, time.Now())
 		if _, err := w.Write(frame); err != nil {
 			b.Fatal(err)
-		}
-		select {
-		case at := <-got:
-			lat = append(lat, at.Sub(start))
-		case <-time.After(10 * time.Second):
-			b.Fatalf("frame %d not delivered within 10s", i)
 		}
 		// Both sides go idle between frames, as between market moves: the pause is the
 		// condition measured, not a wait for an event.
 		idle.Reset(time.Millisecond)
 		<-idle.C
 	}
+	var recv []time.Time
+	select {
+	case recv = <-got:
+	case <-time.After(10 * time.Second):
+		b.Fatal("frames not delivered within 10s")
+	}
 	b.StopTimer()
+	if len(recv) != len(sent) {
+		b.Fatalf("%d of %d frames delivered", len(recv), len(sent))
+	}
+	lat := make([]time.Duration, len(sent))
+	for i := range sent {
+		lat[i] = recv[i].Sub(sent[i])
+	}
 	reportLatency(b, lat)
 }
 
@@ -102,27 +110,42 @@ type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
-// spinRead reads without ever parking in the network poller: it retries a non-blocking read,
-// yielding the processor between tries so that other goroutines still run.
-func spinRead(raw syscall.RawConn, p []byte) (int, error) {
+// spinReader reads without ever parking in the network poller: it retries a non-blocking
+// read, yielding the processor between tries so that other goroutines still run. Its read
+// function is built once, so a try allocates nothing.
+type spinReader struct {
+	raw   syscall.RawConn
+	p     []byte
+	n     int
+	errno error
+	try   func(fd uintptr) bool
+}
+
+func newSpinReader(raw syscall.RawConn) *spinReader {
+	s := &spinReader{raw: raw}
+	s.try = func(fd uintptr) bool {
+		s.n, s.errno = syscall.Read(int(fd), s.p)
+		return true // never wait for readiness
+	}
+	return s
+}
+
+func (s *spinReader) Read(p []byte) (int, error) {
+	s.p = p
+	defer func() { s.p = nil }()
 	for {
-		var n int
-		var errno error
-		if err := raw.Read(func(fd uintptr) bool {
-			n, errno = syscall.Read(int(fd), p)
-			return true // never wait for readiness
-		}); err != nil {
+		if err := s.raw.Read(s.try); err != nil {
 			return 0, err
 		}
 		switch {
-		case errno == syscall.EAGAIN:
+		case s.errno == syscall.EAGAIN:
 			runtime.Gosched()
-		case errno != nil:
-			return 0, os.NewSyscallError("read", errno)
-		case n == 0:
+		case s.errno != nil:
+			return 0, os.NewSyscallError("read", s.errno)
+		case s.n == 0:
 			return 0, io.EOF
 		default:
-			return n, nil
+			return s.n, nil
 		}
 	}
 }
