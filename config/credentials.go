@@ -100,7 +100,7 @@ func (c *Config) secretPath(env func(string) string) (path, where string) {
 	if c.Path != "" {
 		dir = filepath.Dir(c.Path)
 	}
-	base, where := filepath.Join(dir, name), "in "+dir+" (beside the daemon file)"
+	base, where := filepath.Join(dir, name), "in "+dir+", beside the daemon file"
 	creds := env(credentialsDirEnv)
 	if creds == "" {
 		return base, where
@@ -109,5 +109,5 @@ func (c *Config) secretPath(env func(string) string) (path, where string) {
 	if _, err := os.Stat(inDir); err == nil {
 		return inDir, ""
 	}
-	return base, "in $" + credentialsDirEnv + " (" + creds + "), then " + where
+	return base, "in $" + credentialsDirEnv + " " + creds + ", then " + where
 }

@@ -43,7 +43,7 @@ func TestCredentials(t *testing.T) {
 		{"missing file", "  secretFile: api-secret\n", nil, nil, nil, "", "",
 			[]at{{"mmd.yaml", 4, "exchange.secretFile", "no such file"}}},
 		{"missing everywhere", "  secretFile: api-secret\n", nil, map[string]string{}, nil, "", "",
-			[]at{{"mmd.yaml", 4, "exchange.secretFile", "no such file (looked in $CREDENTIALS_DIRECTORY ("}}},
+			[]at{{"mmd.yaml", 4, "exchange.secretFile", "no such file (looked in $CREDENTIALS_DIRECTORY "}}},
 		{"empty file", "  secretFile: api-secret\n", map[string]string{"api-secret": "\n"}, nil, nil, "", "",
 			[]at{{"mmd.yaml", 4, "exchange.secretFile", "is empty"}}},
 		{"unset variable", "  secretEnv: MMD_SECRET\n", nil, nil, nil, "", "",

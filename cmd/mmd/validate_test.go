@@ -59,7 +59,7 @@ func TestValidate(t *testing.T) {
 		daemon     string
 		strategies map[string]string
 		env        map[string]string
-		want       []string // the lines printed, with the fixture directory written as DIR/
+		want       []string // the lines printed, with the fixture directory written as DIR
 	}{
 		{"good", sim, map[string]string{"a.yaml": validLadder}, nil,
 			[]string{"ok: 1 strategies"}},
@@ -91,13 +91,13 @@ func TestValidate(t *testing.T) {
 			[]string{"DIR/mmd.yaml:3: exchange.depth: must be 5, 10, 20 or 50, got 15",
 				"DIR/strategies/a.yaml:5: params.levels: must be between 1 and 50, got 0"}},
 		{"missing secret file", "exchange:\n  environment: staging\n  apiKey: k\n  secretFile: nothere\n", nil, nil,
-			[]string{"DIR/mmd.yaml:4: exchange.secretFile: secret file DIR/nothere: no such file or directory"}},
+			[]string{"DIR/mmd.yaml:4: exchange.secretFile: no such file (looked in DIR, beside the daemon file)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := validateFixture(t, tt.daemon, tt.strategies)
 			out, _, err := runValidate(t, tt.env, "--config", path)
-			got := strings.ReplaceAll(out, filepath.Dir(path)+"/", "DIR/")
+			got := strings.ReplaceAll(out, filepath.Dir(path), "DIR")
 			if want := strings.Join(tt.want, "\n") + "\n"; got != want {
 				t.Errorf("printed:\n%s\nwant:\n%s", got, want)
 			}
@@ -189,7 +189,7 @@ func TestValidateOnline(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := validateFixture(t, tt.daemon, tt.strategies)
 			out, _, err := runValidate(t, tt.env, "--config", path, "--online")
-			got := strings.ReplaceAll(out, filepath.Dir(path)+"/", "DIR/")
+			got := strings.ReplaceAll(out, filepath.Dir(path), "DIR")
 			lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 			ok := len(lines) == len(tt.want)
 			for i := 0; ok && i < len(lines); i++ {
