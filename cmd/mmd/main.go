@@ -14,6 +14,11 @@ import (
 )
 
 func main() {
+	// A closed stdout — the reader of `mmd run | jq` gone after Ctrl-C, a restarted journald —
+	// must not kill the daemon before it has cancelled its orders. With SIGPIPE ignored, a
+	// write to a broken pipe fails with EPIPE instead (the log line is lost) and the shutdown
+	// goes on.
+	signal.Ignore(syscall.SIGPIPE)
 	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr}
 	os.Exit(m.Run(os.Args[1:]))
 }
