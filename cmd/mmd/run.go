@@ -165,7 +165,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 	instruments, err := d.startup(ctx)
 	if err != nil {
-		return err
+		return refusedByExchange(err)
 	}
 
 	gate, err := risk.NewGate(risk.Config{Sender: d.client, Clock: time.Now, Logger: d.log})
@@ -246,7 +246,20 @@ func (d *daemon) run(ctx context.Context) error {
 	if d.ready != nil {
 		d.ready(d) // tests only; must not block
 	}
-	return d.engine.Run(ctx)
+	return refusedByExchange(d.engine.Run(ctx))
+}
+
+// refusedByExchange makes an error caused by the exchange refusing the credentials or the
+// account (a wrong secret, an unknown or blacklisted key, a locked account, an unknown
+// instrument) a refused configuration: exit status 2, which systemd does not restart on.
+// Restarting every few seconds with a bad signature would fix nothing and only hammer the
+// exchange.
+func refusedByExchange(err error) error {
+	var apiErr *hashkey.APIError
+	if errors.As(err, &apiErr) && apiErr.Class() == hashkey.ClassFatal {
+		return badConfig{err}
+	}
+	return err
 }
 
 // rearmOnSignal re-arms the strategies a loss limit has halted each time the process gets

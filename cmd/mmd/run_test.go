@@ -191,6 +191,45 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// Credentials the exchange refuses are a configuration problem: exit 2 (systemd does not
+// restart on it), not 1 (restarted every few seconds, signing wrongly each time).
+func TestRunRefusesRejectedCredentials(t *testing.T) {
+	ex, err := hashkeysim.New(hashkeysim.Config{Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ex.Close() })
+	acct := ex.Accounts()[0]
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "strategies"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "strategies", "tick.yaml"), []byte(tickStrategy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "mmd.yaml")
+	daemonFile := "exchange:\n  environment: staging\n  restURL: " + ex.RESTURL() + "\n  wsURL: " + ex.WSURL() +
+		"\n  apiKey: " + acct.APIKey + "\n  authType: " + acct.AuthType + "\n  secretEnv: MMD_TEST_SECRET\nstrategies: strategies\n"
+	if err := os.WriteFile(path, []byte(daemonFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MMD_TEST_SECRET", "not-"+acct.Secret)
+	var out, errOut strings.Builder
+	m := &Main{Stdout: &out, Stderr: &errOut}
+	if code := m.Run([]string{"run", "--config", path}); code != 2 {
+		t.Fatalf("exit %d, want 2; stderr %q", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "signature invalid") {
+		t.Fatalf("stderr %q does not say why", errOut.String())
+	}
+	if strings.Contains(errOut.String()+out.String(), acct.Secret) {
+		t.Fatal("the secret was printed")
+	}
+}
+
 // SIGUSR1 is caught from the moment the daemon starts, not only once it trades (the Go
 // runtime would otherwise drop it silently): one sent while the daemon is still setting up
 // is taken as a re-arm request once the gate exists.
