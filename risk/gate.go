@@ -124,6 +124,12 @@ type strategyState struct {
 	pauseReason string
 	lastBad     time.Time // the last instant a fail-closed condition was seen to hold
 	lastBadWhy  string
+	// While paused, the log names the condition that keeps the strategy paused: a new kind
+	// of condition (badKind, holding since badSince) is logged once it has held for
+	// reasonSettle (loggedKind is the last logged), so start-up's quick succession of
+	// conditions does not fill the log but a stuck one is never hidden behind the first.
+	badKind, loggedKind string
+	badSince            time.Time
 
 	// Loss ladder.
 	lossState  State
@@ -268,6 +274,7 @@ func (g *Gate) Register(strategy string, inst exchange.Instrument, l Limits) err
 	}
 	st.paused, st.pauseReason = true, reason
 	st.lastBad, st.lastBadWhy = now, reason
+	st.badKind, st.loggedKind, st.badSince = reasonKind(reason), reasonKind(reason), now
 	g.log.Info("risk_registered", zap.String("strategy", strategy), zap.String("instrument", inst.ID),
 		zap.String("max_order_notional", st.maxNotional.String()), zap.String("max_position", st.maxPosition.String()),
 		zap.String("daily_loss_limit", daily.String()), zap.String("drawdown_limit", dd.String()))

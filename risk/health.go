@@ -2,6 +2,7 @@ package risk
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,11 +58,20 @@ func (g *Gate) touchHealth(st *strategyState, now time.Time) {
 			st.lastBad = now
 		}
 		st.lastBadWhy = reason
-		if !st.paused {
-			st.paused, st.pauseReason = true, reason
+		if kind := reasonKind(reason); kind != st.badKind {
+			st.badKind, st.badSince = kind, now
+		}
+		switch {
+		case !st.paused:
+			st.paused, st.pauseReason, st.loggedKind = true, reason, st.badKind
 			g.log.Warn("quoting_paused", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
 				zap.String("reason", reason))
-		} else {
+		case st.badKind != st.loggedKind && now.Sub(st.badSince) >= reasonSettle:
+			// Still paused, for another reason now: say so, or the log keeps blaming the first.
+			g.log.Warn("quoting_paused", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
+				zap.String("reason", reason), zap.String("previous", st.loggedKind))
+			st.pauseReason, st.loggedKind = reason, st.badKind
+		default:
 			st.pauseReason = reason
 		}
 		return
@@ -71,6 +81,17 @@ func (g *Gate) touchHealth(st *strategyState, now time.Time) {
 		g.log.Info("quoting_resumed", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
 			zap.String("reason", "healthy for "+now.Sub(st.lastBad).String()+" after "+st.lastBadWhy))
 	}
+}
+
+// reasonSettle is how long a new kind of fail-closed condition must hold, while a strategy is
+// already paused, before quoting_paused is logged again with it.
+const reasonSettle = time.Second
+
+// reasonKind is a fail-closed reason without its figures ("book_stale age=6s limit=5s" →
+// "book_stale"): what changes the kind is news, a growing age is not.
+func reasonKind(reason string) string {
+	kind, _, _ := strings.Cut(reason, " ")
+	return kind
 }
 
 // touchHealthAll evaluates every strategy (for global inputs). Called with g.mu held.

@@ -52,6 +52,45 @@ func TestStaleBookTransitions(t *testing.T) {
 	}
 }
 
+// A strategy that stays paused for a new reason logs quoting_paused again once that reason
+// has held for reasonSettle (and only then: start-up's quick succession stays one line),
+// so the log never keeps blaming a condition that has cleared.
+func TestPauseReasonChangeLogged(t *testing.T) {
+	f := newFixture(t, nil) // registered paused: private_stream_not_up
+	paused := func() []map[string]any {
+		var out []map[string]any
+		for _, e := range f.logs.FilterMessage("quoting_paused").AllUntimed() {
+			out = append(out, e.ContextMap())
+		}
+		return out
+	}
+	f.g.OnStream(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true})
+	f.g.OnClockOffset(-3*time.Second, true) // the stream is up, but the clock is off
+	f.book(9990, 10010)
+	f.g.Status(strat)
+	if n := len(paused()); n != 1 {
+		t.Fatalf("%d quoting_paused lines at once, want 1 (the new reason has not settled)", n)
+	}
+	f.clock.Advance(reasonSettle)
+	f.book(9990, 10010)
+	for range 3 {
+		f.g.Status(strat)
+	}
+	got := paused()
+	if len(got) != 2 || got[1]["reason"] != "clock_offset offset=-3s limit=1s" || got[1]["previous"] != "private_stream_not_up" {
+		t.Fatalf("quoting_paused lines %v, want a second one naming the clock offset", got)
+	}
+	f.clock.Advance(10 * time.Second) // the same kind of condition, held longer: no new line
+	f.book(9990, 10010)
+	f.g.Status(strat)
+	if n := len(paused()); n != 2 {
+		t.Fatalf("%d quoting_paused lines, want still 2", n)
+	}
+	if s := f.g.Status(strat); s.Reason != "clock_offset offset=-3s limit=1s" {
+		t.Fatalf("status reason %q", s.Reason)
+	}
+}
+
 // TestNoFlapping: a condition that comes back inside the healthy period restarts it, and the
 // instrument stays paused throughout (one pause, one resume).
 func TestNoFlapping(t *testing.T) {
