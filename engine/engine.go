@@ -212,7 +212,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer rcancel()
 	e.runnerCtx = rctx
 	close(e.shutdown)
-	rg.Wait()
+	runnersDone := make(chan struct{})
+	go func() { rg.Wait(); close(runnersDone) }()
+	select {
+	case <-runnersDone:
+	case <-rctx.Done():
+		e.log.Error("runner_stuck", zap.Duration("waited", e.cfg.ShutdownTimeout-reserve))
+	}
 	close(e.stopped)
 
 	vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), reserve)
@@ -395,6 +401,9 @@ func (e *Engine) dispatch(ev exchange.Event) {
 		}
 		if !ev.Up {
 			if !e.privateDown {
+				for _, r := range e.runners {
+					r.push(gapMsg{})
+				}
 				e.downSince = ev.Received
 				if e.downSince.IsZero() { // unstamped: now is a safe (later) bound
 					e.downSince = e.cfg.Clock()

@@ -501,34 +501,29 @@ func TestEngineRetriesFailedFillRecovery(t *testing.T) {
 func TestEngineSpacesGapReconciles(t *testing.T) {
 	q := &quoter{}
 	h := liveTwoSided(t, oneStrategy(q), q)
-	fetches := func() int {
-		var n int
-		h.venue.set(func(v *venue) { n = v.fetches })
-		return n
-	}
-	before := fetches()
+	before := h.fetchCount()
 	const gaps = 5
 	for range gaps {
 		h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: "unreadable order_return", Received: h.clock.Now()})
 		h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
 	}
 	h.waitFor("every gap reconciled or deferred", func() bool {
-		return fetches()-before+len(h.logged("reconcile_deferred")) == gaps
+		return h.fetchCount()-before+len(h.logged("reconcile_deferred")) == gaps
 	})
-	immediate := fetches() - before
+	immediate := h.fetchCount() - before
 	if immediate > 1 {
 		t.Fatalf("%d reconciles for %d gaps within %s, want at most 1", immediate, gaps, reconcileSpacing)
 	}
 	h.tick(2 * reconcileSpacing)
 	h.waitFor("one reconcile for the owed gaps", func() bool {
-		return len(h.logged("reconcile_coalesced")) == 1 && fetches() == before+immediate+1
+		return len(h.logged("reconcile_coalesced")) == 1 && h.fetchCount() == before+immediate+1
 	})
 	if g := h.logged("reconcile_coalesced")[0].ContextMap()["gaps"]; g != int64(gaps-immediate) {
 		t.Fatalf("coalesced %v gaps, want %d", g, gaps-immediate)
 	}
 	h.tick(2 * reconcileSpacing)
 	h.decide(time.Millisecond)
-	if n := fetches(); n != before+immediate+1 {
+	if n := h.fetchCount(); n != before+immediate+1 {
 		t.Fatalf("%d reconciles after the owed one, want none", n-before-immediate-1)
 	}
 }

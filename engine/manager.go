@@ -407,21 +407,23 @@ func (m *manager) affordable(q strategy.Quote) bool {
 
 // resolve looks up the live orders whose check is due (all of them when force) and prunes
 // ended orders past their retention.
-func (m *manager) resolve(ctx context.Context, force bool) {
+func (m *manager) resolve(ctx context.Context, force, holdPrune bool) {
 	now := m.clock()
 	for _, o := range slices.Clone(m.live) {
 		if ctx.Err() != nil {
 			return
 		}
 		if force || (!o.checkAt.IsZero() && !now.Before(o.checkAt)) {
-			m.lookup(ctx, o)
+			m.lookup(ctx, o, force)
 		}
 	}
-	m.prune(now)
+	if !holdPrune {
+		m.prune(now)
+	}
 }
 
 // lookup asks the exchange about one order and applies the answer.
-func (m *manager) lookup(ctx context.Context, o *order) {
+func (m *manager) lookup(ctx context.Context, o *order, shutdown bool) {
 	got, err := m.acct.OrderByLocalID(ctx, o.localID)
 	now := m.clock()
 	if err != nil {
@@ -435,6 +437,12 @@ func (m *manager) lookup(ctx context.Context, o *order) {
 		if o.live() && o.cancelling() {
 			o.cancelAt = time.Time{} // still open: the cancel did not take; the next decision may send another
 		}
+		return
+	}
+	if shutdown && o.phase == phasePending && now.Before(o.sentAt.Add(m.t.insertTimeout)) {
+		// Received, perhaps not accepted yet: nobody would be left to see it accepted.
+		o.checkAt = now.Add(m.t.retryDelay)
+		o.cancelAt = time.Time{} // cancel again once it shows
 		return
 	}
 	// Not open on the exchange: done (or, if it was never acknowledged, presumed not placed).
@@ -498,7 +506,7 @@ func (m *manager) reconcile(ctx context.Context, open []exchange.Order, asOf tim
 			o.checkAt = now
 		}
 	}
-	m.resolve(ctx, false)
+	m.resolve(ctx, false, true) // the caller prunes at its next health tick
 }
 
 // openView lists the live orders without a cancel in flight, for the strategy's View.

@@ -46,6 +46,7 @@ type runner struct {
 	// fills recovered from gapSince) and covered by one reconcile at a health tick once due;
 	// meanwhile the gate keeps the strategy paused, as for any private-stream gap.
 	lastFetch time.Time
+	gapOpen   bool // a private-stream gap began and its fills are not recovered yet: prune nothing
 	gapsOwed  int
 	gapSince  time.Time
 }
@@ -55,6 +56,9 @@ type bookSlot struct {
 	book    *exchange.BookSnapshot // nil when invalid
 	invalid string
 }
+
+// gapMsg tells a runner a private-stream gap began.
+type gapMsg struct{}
 
 // reconcileMsg asks a runner to reconcile with the orders the exchange says are open. With
 // fetch set the runner asks the exchange itself (after a private-stream gap).
@@ -118,7 +122,7 @@ func (r *runner) run(ctx context.Context) {
 			if !r.fillsOwed.IsZero() && !r.e.cfg.Clock().Before(r.fillsRetryAt) {
 				r.recoverFills(ctx, r.fillsOwed)
 			}
-			r.m.resolve(ctx, false)
+			r.m.resolve(ctx, false, r.holdPrune())
 		}
 		if ctx.Err() != nil {
 			continue // shutdown follows at once
@@ -171,6 +175,8 @@ func (r *runner) drain(ctx context.Context) {
 			r.m.handle(msg)
 		case reconcileMsg:
 			r.reconcile(ctx, msg)
+		case gapMsg:
+			r.gapOpen = true
 		}
 		q[i] = nil
 	}
@@ -201,7 +207,7 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 		r.m.log.Debug("reconcile_deferred", zap.Int("gaps", r.gapsOwed))
 		return
 	}
-	r.lastFetch, r.gapsOwed, r.gapSince = now, 0, time.Time{}
+	r.lastFetch, r.gapsOwed, r.gapSince, r.gapOpen = now, 0, time.Time{}, false
 	// Fills first: an order that filled during the gap must be settled as filled before a
 	// lookup that no longer finds it open would conclude it cancelled.
 	if !msg.since.IsZero() {
@@ -242,6 +248,9 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 		r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", since))
 	}
 }
+
+// holdPrune: fills of ended orders may still be recovered.
+func (r *runner) holdPrune() bool { return r.gapOpen || r.gapsOwed > 0 || !r.fillsOwed.IsZero() }
 
 // pullReason says why every order must be pulled now (halted, no usable book), or "".
 func pullReason(st risk.Status, slot *bookSlot) string {
@@ -393,6 +402,13 @@ func reduceOnly(qs []strategy.Quote, pos decimal.Decimal, inst exchange.Instrume
 // case the stream is gone. It gives up when ctx ends.
 func (r *runner) shutdown(ctx context.Context) {
 	r.drain(ctx)
+	if r.gapsOwed > 0 {
+		r.lastFetch = time.Time{}
+		r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince})
+	}
+	if !r.fillsOwed.IsZero() {
+		r.recoverFills(ctx, r.fillsOwed)
+	}
 	r.m.pullAll(ctx, true)
 	poll := time.NewTicker(r.e.shutdownPoll)
 	defer poll.Stop()
@@ -403,7 +419,7 @@ func (r *runner) shutdown(ctx context.Context) {
 		case <-r.wake:
 			r.drain(ctx)
 		case <-poll.C:
-			r.m.resolve(ctx, true)
+			r.m.resolve(ctx, true, true)
 		}
 		r.m.pullAll(ctx, true) // re-cancel what a lookup found still open
 	}

@@ -89,7 +89,8 @@ func (in *instrumentState) rawMid() (decimal.Decimal, bool) {
 type openOrder struct {
 	side      exchange.Side
 	remaining decimal.Decimal
-	traded    decimal.Decimal
+	traded    decimal.Decimal // the most the exchange (reports or fills) says has traded
+	filled    decimal.Decimal // the sum of the fills seen for it
 	pending   bool
 	sentAt    time.Time
 }

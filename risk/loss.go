@@ -149,8 +149,11 @@ func (g *Gate) applyFill(st *strategyState, f exchange.Fill, now time.Time) {
 
 	// The fill shrinks its order; the order update that follows says the same or more.
 	if o := st.orders[f.LocalID]; o != nil {
-		o.traded = o.traded.Add(f.Volume)
-		o.remaining = o.remaining.Sub(f.Volume)
+		o.filled = o.filled.Add(f.Volume)
+		if delta := o.filled.Sub(o.traded); delta.IsPositive() { // beyond what reports said
+			o.traded = o.filled
+			o.remaining = o.remaining.Sub(delta)
+		}
 		if !o.remaining.IsPositive() {
 			delete(st.orders, f.LocalID)
 			st.done.add(f.LocalID)
