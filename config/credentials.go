@@ -67,7 +67,9 @@ func (c *Config) Credentials(env func(string) string) (hashkey.Credentials, erro
 		key = "exchange.secretEnv"
 		secret = env(e.SecretEnv)
 		if secret == "" {
-			return fail(key, "environment variable %s is not set or empty", e.SecretEnv)
+			// The name is not repeated: a secret pasted where its variable's name belongs can
+			// look like a name (letters, digits, _) and pass the syntax check.
+			return fail(key, "the environment variable named here is not set or is empty")
 		}
 	default:
 		return fail("exchange", "no secret source: set secretFile or secretEnv")

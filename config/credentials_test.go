@@ -47,7 +47,7 @@ func TestCredentials(t *testing.T) {
 		{"empty file", "  secretFile: api-secret\n", map[string]string{"api-secret": "\n"}, nil, nil, "", "",
 			[]at{{"mmd.yaml", 4, "exchange.secretFile", "is empty"}}},
 		{"unset variable", "  secretEnv: MMD_SECRET\n", nil, nil, nil, "", "",
-			[]at{{"mmd.yaml", 4, "exchange.secretEnv", "MMD_SECRET is not set or empty"}}},
+			[]at{{"mmd.yaml", 4, "exchange.secretEnv", "the environment variable named here is not set or is empty"}}},
 		{"PUB-PRIV key that is not base64", "  authType: PUB-PRIV\n  secretFile: key\n",
 			map[string]string{"key": hmacSecret}, nil, nil, "", "",
 			[]at{{"mmd.yaml", 5, "exchange.secretFile", "not valid base64"}}},
@@ -159,22 +159,30 @@ instrument: ${MMD_SECRET}
 	}
 }
 
-// TestSecretFileNameNotEchoed: a secret pasted where its file's name belongs names no file;
-// the error must say where it looked without repeating the value.
-func TestSecretFileNameNotEchoed(t *testing.T) {
-	const secret = "TOPSECRET/9f8e7d6c5b4a+not-a-key"
-	for _, value := range []string{secret, "/" + secret} {
-		path := fixture(t, "exchange:\n  environment: staging\n  apiKey: k\n  secretFile: \""+value+"\"\n", nil)
+// TestMisplacedSecretNotEchoed: a secret pasted where its file's name belongs names no file,
+// and one pasted where its variable's name belongs (and spelt like a name) names an unset
+// variable; either error must say what is wrong without repeating the value.
+func TestMisplacedSecretNotEchoed(t *testing.T) {
+	for _, key := range []string{
+		`secretFile: "TOPSECRET/9f8e7d6c5b4a+not-a-key"`,
+		`secretFile: "/TOPSECRET/9f8e7d6c5b4a+not-a-key"`,
+		`secretEnv: TOPSECRET_9f8e7d6c5b4a_not_a_key`,
+	} {
+		path := fixture(t, "exchange:\n  environment: staging\n  apiKey: k\n  "+key+"\n", nil)
 		c, err := Load(path, testRegistry(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.Credentials(envOf(map[string]string{credentialsDirEnv: t.TempDir()}))
-		ps := problemsOf(t, err)
-		checkProblems(t, ps, []at{{"mmd.yaml", 4, "exchange.secretFile", "no such file (looked "}})
+		name, _, _ := strings.Cut(key, ":")
+		want := "no such file (looked "
+		if name == "secretEnv" {
+			want = "the environment variable named here is not set or is empty"
+		}
+		checkProblems(t, problemsOf(t, err), []at{{"mmd.yaml", 4, "exchange." + name, want}})
 		for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
 			if strings.Contains(s, "TOPSECRET") || strings.Contains(s, "9f8e7d6c5b4a") {
-				t.Errorf("secretFile %q echoed: %s", value, s)
+				t.Errorf("%s echoed: %s", key, s)
 			}
 		}
 	}
