@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -167,6 +169,9 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return refusedByExchange(err)
 	}
+	if err := d.checkInstruments(instruments); err != nil {
+		return badConfig{err}
+	}
 
 	gate, err := risk.NewGate(risk.Config{Sender: d.client, Clock: time.Now, Logger: d.log})
 	if err != nil {
@@ -180,10 +185,7 @@ func (d *daemon) run(ctx context.Context) error {
 			d.log.Info("strategy_disabled", zap.String("strategy", s.Name), zap.String("file", s.File))
 			continue
 		}
-		inst, ok := instruments[s.Instrument]
-		if !ok {
-			return badConfig{fmt.Errorf("strategy %s (%s): instrument %s is not listed by the exchange", s.Name, s.File, s.Instrument)}
-		}
+		inst := instruments[s.Instrument] // listed: checkInstruments
 		if err := gate.Register(s.Name, inst, s.Limits); err != nil {
 			return fmt.Errorf("strategy %s: %w", s.Name, err)
 		}
@@ -247,6 +249,20 @@ func (d *daemon) run(ctx context.Context) error {
 		d.ready(d) // tests only; must not block
 	}
 	return refusedByExchange(d.engine.Run(ctx))
+}
+
+// checkInstruments refuses what validate --online refuses for the enabled strategies: an
+// instrument the exchange does not list, or a size finer than its volume precision, which
+// would otherwise be rounded down silently when quoting (to nothing, below one lot).
+func (d *daemon) checkInstruments(byID map[string]exchange.Instrument) error {
+	enabled := *d.cfg
+	enabled.Strategies = nil
+	for _, s := range d.cfg.Strategies {
+		if s.Enabled {
+			enabled.Strategies = append(enabled.Strategies, s)
+		}
+	}
+	return enabled.CheckInstruments(slices.Collect(maps.Values(byID)))
 }
 
 // refusedByExchange makes an error caused by the exchange refusing the credentials or the

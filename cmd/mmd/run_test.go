@@ -170,12 +170,22 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("exchange:\n  environment: sim\n  depht: 20\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Valid offline, but finer than BTC-USDT's volume precision of 4 on the exchange: every
+	// quote would be rounded down to nothing, silently.
+	fine := filepath.Join(dir, "fine")
+	if err := os.Mkdir(fine, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fine, "tick.yaml"), []byte(strings.Replace(tickStrategy, "size: 0.001", "size: 0.00001", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
 		{"unknown key", []string{"run", "--config", bad}, "depht"},
+		{"size finer than the instrument", []string{"run", "--strategies", fine}, "params.size: 0.00001 has more decimals than BTC-USDT's volume precision of 4"},
 		{"--strategies with --config", []string{"run", "--config", bad, "--strategies", dir}, "--strategies is for paper trading"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
