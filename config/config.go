@@ -252,10 +252,11 @@ type locator struct {
 	nodes    map[string]*yaml.Node
 	keyLines map[string]int
 	expanded map[*yaml.Node]string
+	top      int // the line for a key with no ancestor in the file: 1 for a file, 0 for none
 }
 
 func (d *strictDecoder) locator() locator {
-	return locator{file: d.file, nodes: d.nodes, keyLines: d.keyLines, expanded: d.expanded}
+	return locator{file: d.file, nodes: d.nodes, keyLines: d.keyLines, expanded: d.expanded, top: 1}
 }
 
 // show quotes key's value v for a message, or, if the value came from ${VAR}s, the text as
@@ -274,7 +275,8 @@ func (l locator) show(key string, v any) string {
 
 // line returns the line of key's value when that is a single value, else the line of the
 // key itself (a block's value starts on the line after it); for a key not in the file, the
-// line of its nearest ancestor that is (a missing key is reported where its block is), or 0.
+// line of its nearest ancestor that is (a missing key is reported where its block is), or
+// the file's first line, so that every problem in a file has a line to go to.
 func (l locator) line(key string) int {
 	for key != "" {
 		if n, ok := l.nodes[key]; ok && n.Kind == yaml.ScalarNode {
@@ -292,7 +294,7 @@ func (l locator) line(key string) int {
 		}
 		key = key[:i]
 	}
-	return 0
+	return l.top
 }
 
 func (l locator) has(key string) bool {
@@ -348,8 +350,12 @@ func (c *Config) check() Problems {
 			bad("exchange.dialAddress", "port in %s is not a number from 1 to 65535", l.show("exchange.dialAddress", e.DialAddress))
 		}
 	}
-	if e.LocalAddress != "" && net.ParseIP(e.LocalAddress) == nil {
-		bad("exchange.localAddress", "want an IP address of this host, got %s", l.show("exchange.localAddress", e.LocalAddress))
+	if e.LocalAddress != "" {
+		if e.Sim() {
+			bad("exchange.localAddress", "not used with environment sim; remove it")
+		} else if msg := checkLocalAddress(e.LocalAddress, l.show("exchange.localAddress", e.LocalAddress)); msg != "" {
+			bad("exchange.localAddress", "%s", msg)
+		}
 	}
 	switch hashkey.AuthType(e.AuthType) {
 	case hashkey.AuthHMAC, hashkey.AuthPubPriv:
@@ -413,6 +419,16 @@ func (c *Config) check() Problems {
 	}
 	ps = append(ps, limitProblems(l, "risk", c.Risk.Validate())...)
 	return ps
+}
+
+// checkLocalAddress checks that ip is an IP address; shown is how to quote it in a message.
+// Whether this host holds it is not checked: a standby host may get a floating address only
+// when it takes over, and a bind that fails then is an error the unit restarts on.
+func checkLocalAddress(ip, shown string) string {
+	if net.ParseIP(ip) == nil {
+		return fmt.Sprintf("want an IP address, got %s", shown)
+	}
+	return ""
 }
 
 // checkURL checks a base URL; shown is how to quote it in a message.

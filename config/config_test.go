@@ -91,7 +91,8 @@ func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
-// at is where a problem must be: file base name, line, key, and a piece of its message.
+// at is where a problem must be: file base name, line, key, and a piece of its message, or,
+// written "=message", the whole message.
 type at struct {
 	file string
 	line int
@@ -118,11 +119,18 @@ func checkProblems(t *testing.T, got Problems, want []at) {
 	ok := len(got) == len(want)
 	for i := 0; ok && i < len(want); i++ {
 		g, w := got[i], want[i]
-		ok = filepath.Base(g.File) == w.file && g.Line == w.line && g.Key == w.key && strings.Contains(g.Msg, w.msg)
+		ok = filepath.Base(g.File) == w.file && g.Line == w.line && g.Key == w.key && matchMsg(g.Msg, w.msg)
 	}
 	if !ok {
 		t.Errorf("problems:\n%v\nwant:\n%v", got, want)
 	}
+}
+
+func matchMsg(got, want string) bool {
+	if exact, ok := strings.CutPrefix(want, "="); ok {
+		return got == exact
+	}
+	return strings.Contains(got, want)
 }
 
 const simDaemon = "exchange:\n  environment: sim\nstrategies: strategies\n"
@@ -145,7 +153,7 @@ risk:
 `
 
 func TestLoadDaemonFile(t *testing.T) {
-	env := envOf(map[string]string{"MMD_API_KEY": "key-1", "DEPTH": "50", "MARGIN": "0.5"})
+	env := envOf(map[string]string{"MMD_API_KEY": "key-1", "DEPTH": "50", "MARGIN": "0.5", "MMD_EMPTY": ""})
 	tests := []struct {
 		name   string
 		daemon string
@@ -158,7 +166,7 @@ func TestLoadDaemonFile(t *testing.T) {
   restURL: https://pro.example.com/APITrade
   wsURL: wss://pro.example.com/APITradeWS/v1/messages
   dialAddress: 45.249.244.103:443
-  localAddress: 10.0.0.7
+  localAddress: 127.0.0.1
   apiKey: ${MMD_API_KEY}
   authType: PUB-PRIV
   secretEnv: MMD_SECRET
@@ -182,7 +190,7 @@ shutdown: {timeout: 30s}
 		{"wrong type", "exchange:\n  environment: sim\n  depth: twenty\n",
 			[]at{{"mmd.yaml", 3, "exchange.depth", `want a whole number, got "twenty"`}}},
 		{"quoted number", "exchange:\n  environment: sim\n  depth: \"20\"\n",
-			[]at{{"mmd.yaml", 3, "exchange.depth", "go without quotes"}}},
+			[]at{{"mmd.yaml", 3, "exchange.depth", `=want a whole number, got the quoted text "20" (whole numbers go without quotes)`}}},
 		{"mapping where a value goes", "exchange:\n  environment: sim\n  depth: {a: 1}\n",
 			[]at{{"mmd.yaml", 3, "exchange.depth", "got a mapping"}}},
 		{"value where a mapping goes", "exchange: sim\n",
@@ -193,7 +201,7 @@ shutdown: {timeout: 30s}
 		{"missing environment", "exchange:\n  depth: 10\n",
 			[]at{{"mmd.yaml", 1, "exchange.environment", "required"}}},
 		{"empty file", "",
-			[]at{{"mmd.yaml", 0, "exchange.environment", "required"}}},
+			[]at{{"mmd.yaml", 1, "exchange.environment", "required"}}},
 		{"duplicate key", "exchange:\n  environment: sim\n  depth: 5\n  depth: 10\n",
 			[]at{{"mmd.yaml", 4, "exchange.depth", "already set at line 3"}}},
 		{"bad decimal", "exchange:\n  environment: sim\nrisk:\n  priceBandBps: abc\n",
@@ -208,8 +216,10 @@ shutdown: {timeout: 30s}
 			[]at{{"mmd.yaml", 4, "risk.maxOpenOrders", "must be at least 1 (got 0)"},
 				{"mmd.yaml", 5, "risk.reduceAt", "must be at most 1"}}},
 		{"missing variable", "exchange:\n  environment: sim\n  apiKey: ${NOPE}\n  depth: ${ALSO_NOPE}\n",
-			[]at{{"mmd.yaml", 3, "exchange.apiKey", "environment variable NOPE is not set"},
-				{"mmd.yaml", 4, "exchange.depth", "environment variable ALSO_NOPE is not set"}}},
+			[]at{{"mmd.yaml", 3, "exchange.apiKey", "=environment variable NOPE is not set or is empty"},
+				{"mmd.yaml", 4, "exchange.depth", "=environment variable ALSO_NOPE is not set or is empty"}}},
+		{"empty variable", "exchange:\n  environment: sim\n  apiKey: ${MMD_EMPTY}\n",
+			[]at{{"mmd.yaml", 3, "exchange.apiKey", "=environment variable MMD_EMPTY is not set or is empty"}}},
 		{"bad variable syntax", "exchange:\n  environment: sim\n  apiKey: ${1X}\n  wsURL: ${OPEN\n",
 			[]at{{"mmd.yaml", 3, "exchange.apiKey", `bad variable name "1X"`},
 				{"mmd.yaml", 4, "exchange.wsURL", "unterminated"}}},
@@ -261,6 +271,9 @@ log:
 		}},
 		{"URL overrides are not for the simulator", "exchange:\n  environment: sim\n  restURL: http://127.0.0.1:1/APITrade\n",
 			[]at{{"mmd.yaml", 3, "exchange.restURL", "not used with environment sim"}}},
+		{"nor is a local address", "exchange:\n  environment: sim\n  localAddress: 127.0.0.1\n",
+			[]at{{"mmd.yaml", 3, "exchange.localAddress", "=not used with environment sim; remove it"}}},
+		{"local address", "exchange:\n  environment: staging\n  apiKey: k\n  secretFile: s\n  localAddress: 192.0.2.7\n", nil},
 		{"bad secretEnv name", "exchange:\n  environment: staging\n  apiKey: k\n  secretEnv: MMD-SECRET\n",
 			[]at{{"mmd.yaml", 4, "exchange.secretEnv", "want the name of an environment variable"}}},
 		{"bad sim and shutdown", "exchange:\n  environment: sim\nshutdown: {timeout: 0s}\nsim: {tick: -1s, volatility: -2}\n",
@@ -399,17 +412,30 @@ func TestLoadStrategies(t *testing.T) {
 		{"param values the ladder refuses", map[string]string{"a.yaml": strings.NewReplacer("spreadBps: 20", "spreadBps: -1", "reference: mid", "reference: vwap").Replace(goodLadder)},
 			[]at{{"a.yaml", 6, "params.spreadBps", "must be > 0"},
 				{"a.yaml", 10, "params.reference", "must be one of"}}},
+		// A required param left out is called required, at the params block (or the top of
+		// the file without one); one written as 0 is not, and is placed at its own line.
 		{"params missing", map[string]string{"a.yaml": "name: a\ntype: ladder\ninstrument: ETH-BTC\n"},
-			[]at{{"a.yaml", 0, "params.spreadBps", "must be > 0"},
-				{"a.yaml", 0, "params.size", "must be > 0"}}},
+			[]at{{"a.yaml", 1, "params.spreadBps", "=required: must be > 0"},
+				{"a.yaml", 1, "params.size", "=required: must be > 0"}}},
+		{"required params missing from params", map[string]string{"a.yaml": "name: a\ntype: ladder\ninstrument: ETH-BTC\nparams:\n  levels: 2\n"},
+			[]at{{"a.yaml", 4, "params.spreadBps", "=required: must be > 0"},
+				{"a.yaml", 4, "params.size", "=required: must be > 0"}}},
+		{"empty params", map[string]string{"a.yaml": "name: a\ntype: ladder\ninstrument: ETH-BTC\nparams:\n"},
+			[]at{{"a.yaml", 4, "params.spreadBps", "=required: must be > 0"},
+				{"a.yaml", 4, "params.size", "=required: must be > 0"}}},
+		{"required params written as 0", map[string]string{"a.yaml": strings.NewReplacer("spreadBps: 20", "spreadBps: 0", `size: "0.01"`, "size: 0").Replace(goodLadder)},
+			[]at{{"a.yaml", 6, "params.spreadBps", "=must be > 0"},
+				{"a.yaml", 8, "params.size", "=must be > 0"}}},
+		{"a param with a default is not called required", map[string]string{"a.yaml": "name: a\ntype: ladder\ninstrument: ETH-BTC\nparams:\n  spreadBps: 12000\n  size: 1\n  levels: 3\n"},
+			[]at{{"a.yaml", 5, "params.spreadBps", "=must be < 10000 (it puts the bid at or below zero), got 12000"}}},
 		{"unknown top-level key", map[string]string{"a.yaml": goodLadder + "param: {}\n"},
 			[]at{{"a.yaml", 16, "param", `did you mean "params"`}}},
 		{"unknown type", map[string]string{"a.yaml": strings.Replace(goodLadder, "type: ladder", "type: grid", 1)},
 			[]at{{"a.yaml", 2, "type", `unknown strategy type "grid" (known: ladder, plain, probe)`}}},
 		{"required keys", map[string]string{"a.yaml": "params: {}\n"},
-			[]at{{"a.yaml", 0, "name", "required"},
-				{"a.yaml", 0, "instrument", "required"},
-				{"a.yaml", 0, "type", "required: one of ladder, plain, probe"}}},
+			[]at{{"a.yaml", 1, "name", "required"},
+				{"a.yaml", 1, "instrument", "required"},
+				{"a.yaml", 1, "type", "required: one of ladder, plain, probe"}}},
 		{"bad name and instrument", map[string]string{"a.yaml": strings.NewReplacer("name: eth-btc", "name: eth btc", "instrument: ETH-BTC", "instrument: eth/btc").Replace(goodLadder)},
 			[]at{{"a.yaml", 1, "name", "use letters, digits"},
 				{"a.yaml", 3, "instrument", "want BASE-QUOTE"}}},
@@ -477,6 +503,99 @@ params:
 		t.Run(tt.name, func(t *testing.T) {
 			path := fixture(t, simDaemon, tt.files)
 			_, err := Load(path, testRegistry(), nil)
+			checkProblems(t, problemsOf(t, err), tt.want)
+		})
+	}
+}
+
+// TestQuotedValues: a quoted value is text. Decimals, durations and text take it; whole
+// numbers, numbers and true/false refuse it, and the hint to drop the quotes comes only where
+// dropping them would help.
+func TestQuotedValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		daemon  string // appended to simDaemon
+		strat   string // appended to the probe strategy's params block
+		key     string
+		wantMsg string // "" when the value is accepted
+	}{
+		{name: "quoted duration", daemon: "shutdown: {timeout: \"10s\"}\n"},
+		{name: "quoted decimal", daemon: "risk: {priceBandBps: \"150\", maxPosition: {ETH: '2.5'}}\n"},
+		{name: "quoted text", daemon: "log: {level: \"debug\"}\n"},
+		{name: "quoted decimal param", strat: "  size: \"0.5\"\n  list: [\"1.5\"]\n"},
+		{name: "quoted duration param", strat: "  waits: {a: \"2s\"}\n"},
+		{name: "quoted whole number", daemon: "sim: {seed: \"7\"}\n", key: "sim.seed",
+			wantMsg: `want a whole number, got the quoted text "7" (whole numbers go without quotes)`},
+		{name: "single-quoted whole number", daemon: "risk: {maxOpenOrders: '4'}\n", key: "risk.maxOpenOrders",
+			wantMsg: `want a whole number, got the quoted text "4" (whole numbers go without quotes)`},
+		{name: "quoted number", daemon: "exchange: {environment: sim, rateMargin: \"0.5\"}\nstrategies: strategies\n", key: "exchange.rateMargin",
+			wantMsg: `want a number, got the quoted text "0.5" (numbers go without quotes)`},
+		{name: "quoted whole number where a number goes", daemon: "sim: {volatility: \"3\"}\n", key: "sim.volatility",
+			wantMsg: `want a number, got the quoted text "3" (numbers go without quotes)`},
+		{name: "quoted true", strat: "  flag: \"true\"\n", key: "params.flag",
+			wantMsg: `want true or false, got the quoted text "true" (true and false go without quotes)`},
+		{name: "quoted whole number param", strat: "  limit: \"3\"\n", key: "params.limit",
+			wantMsg: `want a whole number, got the quoted text "3" (whole numbers go without quotes)`},
+		{name: "quoted text that is no number bare either", daemon: "sim: {seed: \"seven\"}\n", key: "sim.seed",
+			wantMsg: `want a whole number, got the quoted text "seven"`},
+		{name: "quoted bad duration", daemon: "shutdown: {timeout: \"10\"}\n", key: "shutdown.timeout",
+			wantMsg: `want a duration such as 500ms, 10s or 1m30s, got the quoted text "10"`},
+		{name: "quoted text where a mapping goes", daemon: "log: \"debug\"\n", key: "log",
+			wantMsg: `want a mapping of keys, got the quoted text "debug"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			daemon := simDaemon + tt.daemon
+			if strings.HasPrefix(tt.daemon, "exchange:") {
+				daemon = tt.daemon
+			}
+			strat := "name: p\ntype: probe\ninstrument: ETH-BTC\nparams:\n" + tt.strat
+			_, err := Load(fixture(t, daemon, map[string]string{"p.yaml": strat}), testRegistry(), nil)
+			ps := problemsOf(t, err)
+			switch {
+			case tt.wantMsg == "" && len(ps) > 0:
+				t.Fatalf("refused: %v", ps)
+			case tt.wantMsg != "" && (len(ps) != 1 || ps[0].Key != tt.key || ps[0].Msg != tt.wantMsg):
+				t.Fatalf("problems:\n%v\nwant one at %s: %s", ps, tt.key, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestGlobalLimitsReportedOnce: a bad global limit is the daemon file's problem alone; a
+// strategy file hears of a limit only if it sets it, or if its own overrides break the
+// limits merged with the global ones.
+func TestGlobalLimitsReportedOnce(t *testing.T) {
+	const badBand = simDaemon + "risk:\n  priceBandBps: 10000\n"
+	tests := []struct {
+		name   string
+		daemon string
+		files  map[string]string
+		want   []at
+	}{
+		{"bad global limit, strategy risk block sets other keys", badBand,
+			map[string]string{"a.yaml": goodLadder, "b.yaml": strings.Replace(goodLadder, "name: eth-btc", "name: b", 1)},
+			[]at{{"mmd.yaml", 5, "risk.priceBandBps", "must be below 10000"}}},
+		{"bad global limit, strategy without a risk block", badBand,
+			map[string]string{"a.yaml": strings.Split(goodLadder, "risk:")[0]},
+			[]at{{"mmd.yaml", 5, "risk.priceBandBps", "must be below 10000"}}},
+		{"bad global limit the strategy overrides with a good one", badBand,
+			map[string]string{"a.yaml": goodLadder + "  priceBandBps: 100\n"},
+			[]at{{"mmd.yaml", 5, "risk.priceBandBps", "must be below 10000"}}},
+		{"bad global limit the strategy sets to the same bad value", badBand,
+			map[string]string{"a.yaml": goodLadder + "  priceBandBps: 10000\n"},
+			[]at{{"mmd.yaml", 5, "risk.priceBandBps", "must be below 10000"},
+				{"a.yaml", 16, "risk.priceBandBps", "must be below 10000"}}},
+		{"bad global map entry, strategy sets another entry", simDaemon + "risk:\n  maxPosition: {ETH: -1}\n",
+			map[string]string{"a.yaml": goodLadder + "  maxPosition: {BTC: 1}\n"},
+			[]at{{"mmd.yaml", 5, "risk.maxPosition.ETH", "must be greater than 0"}}},
+		{"good global limits the strategy's override breaks", simDaemon,
+			map[string]string{"a.yaml": goodLadder + "  rejectBackoff: 2m\n"},
+			[]at{{"a.yaml", 13, "risk.rejectBackoffMax", "must not be below rejectBackoff 2m0s"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(fixture(t, tt.daemon, tt.files), testRegistry(), nil)
 			checkProblems(t, problemsOf(t, err), tt.want)
 		})
 	}

@@ -293,11 +293,39 @@ func (d *strictDecoder) leaf(n *yaml.Node, v reflect.Value, key string) {
 		if custom {
 			d.add(n, key, "%s", cleanYAMLError(err))
 		} else {
-			d.add(n, key, "want %s, got %s", describe(t), d.show(n))
+			d.add(n, key, "want %s, got %s%s", describe(t), d.show(n), unquoteHint(n, t))
 		}
 		return
 	}
 	v.Set(p.Elem())
+}
+
+// unquoteHint explains a refused quoted value that would have decoded bare. yaml.v3 takes a
+// quoted scalar as text, which a duration, a decimal or a string accept but an integer, a
+// float or a bool refuse, so only those need the hint; and only when removing the quotes
+// would help ("twenty" is no number with or without them).
+func unquoteHint(n *yaml.Node, t reflect.Type) string {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+		return ""
+	}
+	var what string
+	switch t.Kind() {
+	case reflect.Bool:
+		what = "true and false go"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		what = "whole numbers go"
+	case reflect.Float32, reflect.Float64:
+		what = "numbers go"
+	default:
+		return ""
+	}
+	bare := *n
+	bare.Style, bare.Tag = 0, "" // the same text as a plain scalar: its type resolved afresh
+	if bare.Decode(reflect.New(t).Interface()) != nil {
+		return ""
+	}
+	return " (" + what + " without quotes)"
 }
 
 // show describes a node for a message: a scalar's text as written (for an expanded one,
@@ -317,7 +345,7 @@ func (d *strictDecoder) show(n *yaml.Node) string {
 		s = string([]rune(s)[:60]) + "…"
 	}
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && s != "" {
-		return fmt.Sprintf("the quoted text %q (numbers, durations and true/false go without quotes)", s)
+		return fmt.Sprintf("the quoted text %q", s)
 	}
 	if isNull(n) {
 		return "no value"

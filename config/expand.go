@@ -48,7 +48,8 @@ func (d *strictDecoder) expand(n *yaml.Node, key string, env func(string) string
 }
 
 // expandString expands ${NAME} references; an unset or empty variable is an error. The error
-// names the variable, never a value.
+// names the variable, never a value, and cannot say which of the two it is: env, like
+// os.Getenv, returns "" for both.
 func expandString(s string, env func(string) string) (string, error) {
 	var b strings.Builder
 	var missing []string
@@ -79,9 +80,9 @@ func expandString(s string, env func(string) string) (string, error) {
 	case 0:
 		return b.String(), nil
 	case 1:
-		return "", fmt.Errorf("environment variable %s is not set", missing[0])
+		return "", fmt.Errorf("environment variable %s is not set or is empty", missing[0])
 	}
-	return "", fmt.Errorf("environment variables %s are not set", strings.Join(missing, ", "))
+	return "", fmt.Errorf("environment variables %s are not set or are empty", strings.Join(missing, ", "))
 }
 
 func validEnvName(s string) bool {

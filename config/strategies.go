@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -115,7 +116,7 @@ func loadStrategy(file string, global risk.Limits, reg map[string]strategy.Facto
 		if len(d.problems) == 0 {
 			// Only a file that overrides limits can break them; the global ones are checked
 			// (and reported) once, against the daemon file.
-			ps = append(ps, limitProblems(s.loc, "risk", s.Limits.Validate())...)
+			ps = append(ps, s.ownLimitProblems(global)...)
 		}
 		ps, d.problems = append(ps, d.problems...), nil
 	}
@@ -156,7 +157,7 @@ func loadStrategy(file string, global risk.Limits, reg map[string]strategy.Facto
 		// The factory's error, if any, is these problems coming back.
 		ps = append(ps, d.problems...)
 	case err != nil:
-		ps = append(ps, keyedProblems(s.loc, "params", s.params, err)...)
+		ps = append(ps, s.requiredParams(keyedProblems(s.loc, "params", s.params, err))...)
 	case impl == nil:
 		bad("type", "strategy type %q built no strategy (a bug in that type)", sf.Type)
 	case !decoded && !isNull(&sf.Params):
@@ -166,6 +167,51 @@ func loadStrategy(file string, global risk.Limits, reg map[string]strategy.Facto
 	d.problems = nil
 	s.Impl = impl
 	return done()
+}
+
+// ownLimitProblems validates the strategy's limits and keeps the problems this file causes:
+// those about a limit it sets itself, and any the merge itself brought about (a rejectBackoff
+// raised above the global rejectBackoffMax). A global limit that is bad on its own is the
+// daemon file's problem, reported there once and not again at every strategy file's risk
+// block.
+func (s *Strategy) ownLimitProblems(global risk.Limits) Problems {
+	inherited := map[string]bool{}
+	for _, e := range unjoin(global.Validate()) {
+		inherited[e.Error()] = true
+	}
+	var own []error
+	for _, e := range unjoin(s.Limits.Validate()) {
+		var le *risk.LimitError
+		if errors.As(e, &le) && inherited[e.Error()] && !s.loc.has(join("risk", le.Field)) {
+			continue
+		}
+		own = append(own, e)
+	}
+	return limitProblems(s.loc, "risk", errors.Join(own...))
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// requiredParams marks the problems of parameters the file leaves out as "required": the
+// value refused is the type's default, which the type refusing means there is no usable
+// default (the ladder's spreadBps and size). They are located, like every missing key, at
+// the params block, or at the top of the file when there is none.
+func (s *Strategy) requiredParams(ps Problems) Problems {
+	for i, p := range ps {
+		name, ok := strings.CutPrefix(p.Key, "params.")
+		if ok && s.params[name] && !s.loc.has(p.Key) {
+			ps[i].Msg = "required: " + p.Msg
+		}
+	}
+	return ps
 }
 
 // CheckInstruments checks the strategies against the instruments the exchange lists: each

@@ -86,7 +86,7 @@ func (c *ValidateCommand) Run(ctx context.Context, args []string) error {
 		if err := cfg.CheckInstruments(list); err != nil {
 			return c.report(out, err)
 		}
-		where = ", checked against " + cfg.Exchange.Environment + "'s instruments"
+		where = ", checked against the instruments of " + onlineTarget(cfg.Exchange)
 	}
 	disabled := 0
 	for _, s := range cfg.Strategies {
@@ -149,9 +149,26 @@ func listInstruments(ctx context.Context, cfg *config.Config, creds hashkey.Cred
 	}
 	list, err := client.Instruments(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing instruments on %s: %w", x.Environment, err)
+		return nil, fmt.Errorf("listing instruments on %s: %w", onlineTarget(x), err)
 	}
 	return list, nil
+}
+
+// onlineTarget names the exchange listInstruments asks, as the operator should read it:
+// with restURL set that is the URL, not the environment's own exchange (it may well be a
+// simulator on loopback), and with dialAddress set the connection goes there.
+func onlineTarget(x config.Exchange) string {
+	if x.Sim() {
+		return "the embedded simulator"
+	}
+	s := x.Environment
+	if x.RESTURL != "" {
+		s = fmt.Sprintf("%s (restURL override of %s)", x.RESTURL, x.Environment)
+	}
+	if x.DialAddress != "" {
+		s += " via " + x.DialAddress
+	}
+	return s
 }
 
 // scrubber is the last line of defence behind the config package's own care: whatever

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmd-dev/mmd/config"
 	"github.com/mmd-dev/mmd/exchange/hashkey/hashkeysim"
 )
 
@@ -76,7 +77,20 @@ func TestValidate(t *testing.T) {
 		{"bad duration", sim + "risk:\n  maxBookAge: 5 seconds\n", nil, nil,
 			[]string{`DIR/mmd.yaml:5: risk.maxBookAge: want a duration such as 500ms, 10s or 1m30s, got "5 seconds"`}},
 		{"missing variable", "exchange:\n  environment: ${MMD_ENV}\n", nil, nil,
-			[]string{"DIR/mmd.yaml:2: exchange.environment: environment variable MMD_ENV is not set"}},
+			[]string{"DIR/mmd.yaml:2: exchange.environment: environment variable MMD_ENV is not set or is empty"}},
+		{"empty variable", "exchange:\n  environment: ${MMD_ENV}\n", nil, map[string]string{"MMD_ENV": ""},
+			[]string{"DIR/mmd.yaml:2: exchange.environment: environment variable MMD_ENV is not set or is empty"}},
+		{"quoted number", "exchange:\n  environment: sim\n  depth: \"20\"\n", nil, nil,
+			[]string{`DIR/mmd.yaml:3: exchange.depth: want a whole number, got the quoted text "20" (whole numbers go without quotes)`}},
+		{"quoted duration", sim + "shutdown:\n  timeout: \"10s\"\n", nil, nil,
+			[]string{"ok: 0 strategies"}},
+		{"bad global limit, reported once", sim + "risk:\n  priceBandBps: 10000\n", map[string]string{"a.yaml": validLadder + "risk:\n  maxOpenOrders: 4\n"}, nil,
+			[]string{"DIR/mmd.yaml:5: risk.priceBandBps: must be below 10000 (100 %) (got 10000)"}},
+		{"required params missing", sim, map[string]string{"a.yaml": strings.Split(validLadder, "  spreadBps")[0]}, nil,
+			[]string{"DIR/strategies/a.yaml:4: params.spreadBps: required: must be > 0",
+				"DIR/strategies/a.yaml:4: params.size: required: must be > 0"}},
+		{"local address with the simulator", "exchange:\n  environment: sim\n  localAddress: 127.0.0.1\n", nil, nil,
+			[]string{"DIR/mmd.yaml:3: exchange.localAddress: not used with environment sim; remove it"}},
 		{"variable set", "exchange:\n  environment: ${MMD_ENV}\n", nil, map[string]string{"MMD_ENV": "sim"},
 			[]string{"ok: 0 strategies"}},
 		{"unknown strategy type", sim, map[string]string{"a.yaml": strings.Replace(validLadder, "type: ladder", "type: ladderr", 1)}, nil,
@@ -175,15 +189,15 @@ func TestValidateOnline(t *testing.T) {
 		want       []string
 	}{
 		{"embedded simulator", sim, map[string]string{"a.yaml": validLadder}, nil,
-			[]string{"ok: 1 strategies, checked against sim's instruments"}},
+			[]string{"ok: 1 strategies, checked against the instruments of the embedded simulator"}},
 		{"instrument not listed", sim, map[string]string{"a.yaml": strings.Replace(validLadder, "ETH-BTC", "BTC-HKD", 1)}, nil,
 			[]string{"DIR/strategies/a.yaml:3: instrument: instrument BTC-HKD is not listed by the exchange"}},
 		{"size finer than the lot", sim, map[string]string{"a.yaml": strings.Replace(validLadder, "size: 0.01", "size: 0.0005", 1)}, nil,
 			[]string{"DIR/strategies/a.yaml:7: params.size: 0.0005 has more decimals than ETH-BTC's volume precision of 3 (it would be rounded down to 0)"}},
 		{"remote exchange, signed", remote, map[string]string{"a.yaml": validLadder}, env,
-			[]string{"ok: 1 strategies, checked against staging's instruments"}},
+			[]string{"ok: 1 strategies, checked against the instruments of " + ex.RESTURL() + " (restURL override of staging)"}},
 		{"remote exchange, wrong secret", remote, map[string]string{"a.yaml": validLadder}, map[string]string{"MMD_SECRET": "wrong-secret"},
-			[]string{"DIR/mmd.yaml: exchange: listing instruments on staging: "}},
+			[]string{"DIR/mmd.yaml: exchange: listing instruments on " + ex.RESTURL() + " (restURL override of staging): "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +291,28 @@ func TestScrubber(t *testing.T) {
 		n, err := s.Write([]byte(tt.in))
 		if err != nil || n != len(tt.in) || b.String() != tt.want {
 			t.Errorf("%q: wrote %q (%d, %v), want %q", tt.in, b.String(), n, err, tt.want)
+		}
+	}
+}
+
+// TestOnlineTarget: validate --online names the exchange it really asked, which is not the
+// environment's own when restURL overrides it.
+func TestOnlineTarget(t *testing.T) {
+	tests := []struct {
+		x    config.Exchange
+		want string
+	}{
+		{config.Exchange{Environment: "sim"}, "the embedded simulator"},
+		{config.Exchange{Environment: "staging"}, "staging"},
+		{config.Exchange{Environment: "production", DialAddress: "45.249.244.103:443"}, "production via 45.249.244.103:443"},
+		{config.Exchange{Environment: "staging", RESTURL: "http://127.0.0.1:8790/APITrade"},
+			"http://127.0.0.1:8790/APITrade (restURL override of staging)"},
+		{config.Exchange{Environment: "staging", RESTURL: "https://sim.example/APITrade", DialAddress: "10.0.0.1:443"},
+			"https://sim.example/APITrade (restURL override of staging) via 10.0.0.1:443"},
+	}
+	for _, tt := range tests {
+		if got := onlineTarget(tt.x); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.x, got, tt.want)
 		}
 	}
 }

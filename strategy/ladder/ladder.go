@@ -104,22 +104,22 @@ func (p Params) Validate() error {
 	if p.Levels < 1 || p.Levels > MaxLevels {
 		bad("levels", "must be between 1 and %d, got %d", MaxLevels, p.Levels)
 	}
-	if !p.SpreadBps.IsPositive() {
-		bad("spreadBps", "must be > 0, got %s", p.SpreadBps)
-	}
+	positive("spreadBps", p.SpreadBps, bad)
 	if p.StepBps.IsNegative() {
 		bad("stepBps", "must be ≥ 0, got %s", p.StepBps)
 	}
-	if p.SpreadBps.IsPositive() && !p.StepBps.IsNegative() && p.Levels >= 1 {
-		// The furthest bid must stay above zero.
+	// The furthest bid must stay above zero. The first level alone is spreadBps's problem;
+	// stepBps is blamed only when it carries the ladder there (a stepBps left out must not
+	// draw the blame for a spreadBps that is too wide).
+	if p.SpreadBps.GreaterThanOrEqual(bpsDen) {
+		bad("spreadBps", "must be < 10000 (it puts the bid at or below zero), got %s", p.SpreadBps)
+	} else if p.SpreadBps.IsPositive() && !p.StepBps.IsNegative() && p.Levels >= 1 {
 		far := p.SpreadBps.Add(p.StepBps.Mul(decimal.NewFromInt(int64(p.Levels - 1))))
 		if far.GreaterThanOrEqual(bpsDen) {
 			bad("stepBps", "spreadBps + (levels−1)·stepBps = %s bps puts the furthest bid at or below zero (must be < 10000)", far)
 		}
 	}
-	if !p.Size.IsPositive() {
-		bad("size", "must be > 0, got %s", p.Size)
-	}
+	positive("size", p.Size, bad)
 	if p.SizeStep.IsNegative() {
 		bad("sizeStep", "must be ≥ 0, got %s", p.SizeStep)
 	}
@@ -141,6 +141,18 @@ func (p Params) Validate() error {
 		bad("targetBaseRatio", "must be between 0 and 1, got %s", p.TargetBaseRatio)
 	}
 	return errors.Join(errs...)
+}
+
+// positive reports a value that must be above zero. Zero is also what a key left out of the
+// file holds (spreadBps and size have no default), so "got 0" is not said: the config
+// loader calls a left-out key required, and "got 0" would claim a value nobody wrote.
+func positive(key string, v decimal.Decimal, bad func(key, format string, args ...any)) {
+	switch {
+	case v.IsZero():
+		bad(key, "must be > 0")
+	case v.IsNegative():
+		bad(key, "must be > 0, got %s", v)
+	}
 }
 
 // New is the strategy.Factory for "ladder": it decodes the parameters over DefaultParams and

@@ -314,27 +314,36 @@ func TestValidate(t *testing.T) {
 		name string
 		mod  func(*Params)
 		keys []string // keys named by the errors, in order
+		msgs []string // if set, the errors' exact texts, in order
 	}{
-		{"valid", nil, nil},
-		{"levels zero", func(p *Params) { p.Levels = 0 }, []string{"levels"}},
-		{"levels too many", func(p *Params) { p.Levels = MaxLevels + 1 }, []string{"levels"}},
-		{"spread zero", func(p *Params) { p.SpreadBps = decimal.Zero }, []string{"spreadBps"}},
-		{"spread negative", func(p *Params) { p.SpreadBps = d("-1") }, []string{"spreadBps"}},
-		{"step negative", func(p *Params) { p.StepBps = d("-1") }, []string{"stepBps"}},
-		{"ladder through zero", func(p *Params) { p.Levels = 3; p.SpreadBps = d("5000"); p.StepBps = d("2500") }, []string{"stepBps"}},
-		{"size zero", func(p *Params) { p.Size = decimal.Zero }, []string{"size"}},
-		{"size step negative", func(p *Params) { p.SizeStep = d("-0.01") }, []string{"sizeStep"}},
-		{"reference unknown", func(p *Params) { p.Reference = "vwap" }, []string{"reference"}},
-		{"tolerance negative", func(p *Params) { p.ToleranceBps = d("-1") }, []string{"toleranceBps"}},
-		{"min refresh negative", func(p *Params) { p.MinRefresh = -time.Second }, []string{"minRefresh"}},
-		{"skew negative", func(p *Params) { p.SkewBps = d("-1") }, []string{"skewBps"}},
-		{"target above one", func(p *Params) { p.TargetBaseRatio = d("1.5") }, []string{"targetBaseRatio"}},
-		{"several at once", func(p *Params) { p.Size = decimal.Zero; p.Reference = "" }, []string{"size", "reference"}},
+		{"valid", nil, nil, nil},
+		{"levels zero", func(p *Params) { p.Levels = 0 }, []string{"levels"}, nil},
+		{"levels too many", func(p *Params) { p.Levels = MaxLevels + 1 }, []string{"levels"}, nil},
+		// Zero is also a key left out: no "got 0" for a value nobody wrote.
+		{"spread zero", func(p *Params) { p.SpreadBps = decimal.Zero }, []string{"spreadBps"}, []string{"spreadBps: must be > 0"}},
+		{"spread negative", func(p *Params) { p.SpreadBps = d("-1") }, []string{"spreadBps"}, []string{"spreadBps: must be > 0, got -1"}},
+		{"step negative", func(p *Params) { p.StepBps = d("-1") }, []string{"stepBps"}, nil},
+		{"ladder through zero", func(p *Params) { p.Levels = 3; p.SpreadBps = d("5000"); p.StepBps = d("2500") }, []string{"stepBps"}, nil},
+		{"spread alone through zero", func(p *Params) { p.Levels = 1; p.SpreadBps = d("10000") }, []string{"spreadBps"},
+			[]string{"spreadBps: must be < 10000 (it puts the bid at or below zero), got 10000"}},
+		{"spread through zero, step left at 0", func(p *Params) { p.Levels = 3; p.SpreadBps = d("12000"); p.StepBps = decimal.Zero }, []string{"spreadBps"}, nil},
+		{"spread through zero with a step", func(p *Params) { p.Levels = 3; p.SpreadBps = d("12000"); p.StepBps = d("10") }, []string{"spreadBps"}, nil},
+		{"size zero", func(p *Params) { p.Size = decimal.Zero }, []string{"size"}, []string{"size: must be > 0"}},
+		{"size negative", func(p *Params) { p.Size = d("-0.5") }, []string{"size"}, []string{"size: must be > 0, got -0.5"}},
+		{"size step negative", func(p *Params) { p.SizeStep = d("-0.01") }, []string{"sizeStep"}, nil},
+		{"reference unknown", func(p *Params) { p.Reference = "vwap" }, []string{"reference"}, nil},
+		{"tolerance negative", func(p *Params) { p.ToleranceBps = d("-1") }, []string{"toleranceBps"}, nil},
+		{"min refresh negative", func(p *Params) { p.MinRefresh = -time.Second }, []string{"minRefresh"}, nil},
+		{"skew negative", func(p *Params) { p.SkewBps = d("-1") }, []string{"skewBps"}, nil},
+		{"target above one", func(p *Params) { p.TargetBaseRatio = d("1.5") }, []string{"targetBaseRatio"}, nil},
+		{"several at once", func(p *Params) { p.Size = decimal.Zero; p.Reference = "" }, []string{"size", "reference"}, nil},
+		{"defaults alone: spreadBps and size have none", func(p *Params) { *p = DefaultParams() }, []string{"spreadBps", "size"},
+			[]string{"spreadBps: must be > 0", "size: must be > 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := params(tt.mod).Validate()
-			var got []string
+			var got, msgs []string
 			if err != nil {
 				for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 					var pe *strategy.ParamError
@@ -345,10 +354,14 @@ func TestValidate(t *testing.T) {
 						t.Errorf("error %q does not start with its key", e)
 					}
 					got = append(got, pe.Key)
+					msgs = append(msgs, e.Error())
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.keys) {
 				t.Fatalf("keys %v, want %v (err %v)", got, tt.keys, err)
+			}
+			if tt.msgs != nil && strings.Join(msgs, "\n") != strings.Join(tt.msgs, "\n") {
+				t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(msgs, "\n"), strings.Join(tt.msgs, "\n"))
 			}
 		})
 	}
