@@ -528,6 +528,33 @@ func TestEngineSpacesGapReconciles(t *testing.T) {
 	}
 }
 
+// A cancel that loses the race to a fill (the exchange says the order is already done) is
+// routine: cancel_sent at info with outcome already_done, not a warning; the order is looked
+// up as after any failed cancel.
+func TestEngineCancelRaceIsNotAWarning(t *testing.T) {
+	q := &quoter{}
+	h := liveTwoSided(t, oneStrategy(q), q)
+	id := h.openID(exchange.Buy)
+	h.venue.set(func(v *venue) { v.dropPrivate = true })
+	h.venue.fill(id, "0.05", "0.00005") // filled; the engine has not heard yet
+	h.venue.set(func(v *venue) { v.dropPrivate = false })
+	h.gate.Halt("operator")
+	h.decide(time.Millisecond)
+	h.waitFor("both cancels sent", func() bool { return len(h.logged("cancel_sent")) == 2 })
+	for _, e := range h.logged("cancel_sent") {
+		ctx := e.ContextMap()
+		if ctx["local_id"] != id {
+			if e.Level != zapcore.InfoLevel || ctx["outcome"] != nil {
+				t.Errorf("plain cancel logged %v %v", e.Level, ctx)
+			}
+			continue
+		}
+		if e.Level != zapcore.InfoLevel || ctx["outcome"] != "already_done" {
+			t.Errorf("cancel of the filled bid logged %v %v, want info with outcome already_done", e.Level, ctx)
+		}
+	}
+}
+
 func TestEngineHaltPullsAndResumeRequotes(t *testing.T) {
 	q := &quoter{}
 	h := liveTwoSided(t, oneStrategy(q), q)

@@ -331,9 +331,14 @@ func (m *manager) cancel(ctx context.Context, o *order) bool {
 	}
 	m.stats.cancels.Add(1)
 	if err != nil {
-		// Maybe already gone (2004/2014/2015), maybe not sent: look it up soon either way.
+		// Maybe already gone (filled or cancelled first: a race, logged at info), maybe not
+		// sent: look it up soon either way.
 		o.checkAt = now.Add(m.t.retryDelay)
-		m.log.Warn("cancel_sent", m.fields(o, zap.Error(err))...)
+		if errors.Is(err, exchange.ErrOrderDone) {
+			m.log.Info("cancel_sent", m.fields(o, zap.String("outcome", "already_done"), zap.Error(err))...)
+		} else {
+			m.log.Warn("cancel_sent", m.fields(o, zap.Error(err))...)
+		}
 		return true
 	}
 	m.log.Info("cancel_sent", m.fields(o)...)

@@ -197,7 +197,7 @@ func (v *venue) cancel(localID string) error {
 			rej.SysID = o.SysID
 		}
 	case o == nil || !o.Status.Open():
-		err = fmt.Errorf("venue: respCode 2004 (order ID does not exist) %s", localID)
+		err = fmt.Errorf("venue: respCode 2004 (order ID does not exist) %s: %w", localID, exchange.ErrOrderDone)
 	default:
 		o.Status = exchange.StatusCancelled
 		if o.Traded.IsPositive() {

@@ -192,6 +192,11 @@ type RateLimits struct {
 // not have acted on it. Callers reconcile (query by local ID) instead of resending.
 var ErrUnknownOutcome = errors.New("outcome unknown")
 
+// ErrOrderDone marks a cancel refused because the order is already filled, cancelled or
+// unknown to the exchange: usually a race with a fill, not a fault. The order's fate is
+// looked up as after any failed cancel; this only says the refusal is expected.
+var ErrOrderDone = errors.New("order already done")
+
 // Account is what the engine may ask an exchange about the account. It cannot send orders:
 // only the risk gate holds the order client.
 type Account interface {

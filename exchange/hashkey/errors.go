@@ -3,6 +3,8 @@ package hashkey
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/mmd-dev/mmd/exchange"
 )
 
 // Class says what a caller should do about an exchange error code (hashkey-pro-api.md §4).
@@ -119,6 +121,12 @@ func (e *APIError) Error() string {
 
 // Class is ClassOf(e.Code).
 func (e *APIError) Class() Class { return ClassOf(e.Code) }
+
+// Is makes an error of the reconcile class (2004, 2014, 2015: the order is already gone)
+// match exchange.ErrOrderDone, which is what the engine, knowing no codes, asks about.
+func (e *APIError) Is(target error) bool {
+	return target == exchange.ErrOrderDone && e.Class() == ClassReconcile
+}
 
 // TransportError is a failure below the API: the network, or a non-2xx status whose body
 // carried no respCode. Status is 0 when no HTTP answer came.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/mmd-dev/mmd/exchange"
 )
 
 func TestClassOfEveryDocumentedCode(t *testing.T) {
@@ -71,6 +73,17 @@ func TestAPIErrorThroughWrapping(t *testing.T) {
 	var te *TransportError
 	if errors.As(err, &te) {
 		t.Fatal("an APIError matched TransportError")
+	}
+}
+
+// The codes that say an order is already gone match exchange.ErrOrderDone, wrapped or not;
+// no other code does.
+func TestAPIErrorOrderDone(t *testing.T) {
+	for code, want := range map[int]bool{2004: true, 2014: true, 2015: true, 1000: false, 2011: false, 1005: false} {
+		err := fmt.Errorf("cancel: %w", &APIError{Op: "cancel", Code: code})
+		if got := errors.Is(err, exchange.ErrOrderDone); got != want {
+			t.Errorf("code %d: errors.Is(ErrOrderDone) = %v, want %v", code, got, want)
+		}
 	}
 }
 
