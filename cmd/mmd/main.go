@@ -66,7 +66,8 @@ func (m *Main) Run(args []string) int {
 			return 0
 		}
 		var bad badConfig
-		if errors.As(err, &bad) {
+		var usage usageError
+		if errors.As(err, &bad) || errors.As(err, &usage) {
 			fmt.Fprintf(m.Stderr, "mmd %s: %v\n", args[0], err)
 			return 2
 		}
@@ -89,6 +90,13 @@ func (m *Main) Run(args []string) int {
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a command line the command does not understand (an unknown flag, a stray
+// argument): exit status 2, as for an unknown command.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
 
 // badConfig is a configuration a command refuses: it is reported and the exit status is 2,
 // which the systemd unit does not restart on (RestartPreventExitStatus=2).

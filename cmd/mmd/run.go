@@ -68,10 +68,10 @@ func (c *RunCommand) Run(ctx context.Context, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w\n%s", err, c.Usage())
+		return usageError{fmt.Errorf("%w\n%s", err, c.Usage())}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())
+		return usageError{fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())}
 	}
 
 	strategiesSet := false

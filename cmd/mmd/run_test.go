@@ -265,3 +265,27 @@ func TestSIGUSR1DuringStartup(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 }
+
+// A command line a command does not understand exits 2, like an unknown command.
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"nosuchcommand"},
+		{"run", "--bogus"},
+		{"run", "stray"},
+		{"validate", "--bogus"},
+		{"validate", "stray"},
+		{"sim", "--bogus"},
+		{"sim", "--tick", "-1s"},
+		{"version", "--bogus"},
+	} {
+		var out, errOut strings.Builder
+		m := &Main{Stdout: &out, Stderr: &errOut}
+		if code := m.Run(args); code != 2 {
+			t.Errorf("mmd %s: exit %d, want 2 (stderr %q)", strings.Join(args, " "), code, errOut.String())
+		}
+	}
+	var out, errOut strings.Builder
+	if code := (&Main{Stdout: &out, Stderr: &errOut}).Run([]string{"run", "-h"}); code != 0 || !strings.Contains(out.String(), "Usage: mmd run") {
+		t.Errorf("mmd run -h: exit %d, stdout %q", code, out.String())
+	}
+}

@@ -113,11 +113,11 @@ func (c *SimCommand) parse(args []string) (simFlags, error) {
 func (c *SimCommand) Run(ctx context.Context, args []string) error {
 	f, err := c.parse(args)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	vol, err := decimal.NewFromString(f.volatility)
 	if err != nil || vol.IsNegative() {
-		return fmt.Errorf("--volatility %q: want a non-negative number of bps", f.volatility)
+		return usageError{fmt.Errorf("--volatility %q: want a non-negative number of bps", f.volatility)}
 	}
 	log, err := newLogger(f.logLevel, c.Main.Stderr)
 	if err != nil {

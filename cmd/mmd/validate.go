@@ -54,10 +54,10 @@ func (c *ValidateCommand) Run(ctx context.Context, args []string) error {
 	path := fs.String("config", config.DefaultPath, "daemon file")
 	online := fs.Bool("online", false, "also check the strategies against the exchange's instruments")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageError{err}
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())
+		return usageError{fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), c.Usage())}
 	}
 	env := c.Getenv
 	if env == nil {

@@ -18,7 +18,7 @@ func (c *VersionCommand) Run(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(c.Main.Stderr)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageError{err}
 	}
 	commit, modified := buildCommit()
 	if modified {
