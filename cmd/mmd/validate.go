@@ -49,8 +49,7 @@ Flags:
 
 func (c *ValidateCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(c.Main.Stderr)
-	fs.Usage = func() {} // -h: Main prints Usage to stdout
+	fs.SetOutput(io.Discard) // Main prints the error, and Usage for -h
 	path := fs.String("config", config.DefaultPath, "daemon file")
 	online := fs.Bool("online", false, "also check the strategies against the exchange's instruments")
 	if err := fs.Parse(args); err != nil {

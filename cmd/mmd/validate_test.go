@@ -140,9 +140,9 @@ func TestValidateThroughMain(t *testing.T) {
 		{[]string{"validate", "--config", good}, 0, "ok: 1 strategies\n", ""},
 		{[]string{"validate", "-config", bad}, 1, bad + `:2: exchange.environment: unknown environment "simulator" (want one of production, staging, preview, sim)` + "\n", ""},
 		{[]string{"validate", "--config", filepath.Join(t.TempDir(), "none.yaml")}, 1, "", ""},
-		{[]string{"validate", "--bogus"}, 1, "", "flag provided but not defined: -bogus"},
+		{[]string{"validate", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{[]string{"validate", "-h"}, 0, "Usage: mmd validate", ""},
-		{[]string{"validate", "--config", good, "extra"}, 1, "", `unexpected argument "extra"`},
+		{[]string{"validate", "--config", good, "extra"}, 2, "", `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
