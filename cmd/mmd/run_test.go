@@ -204,14 +204,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 // Credentials the exchange refuses are a configuration problem: exit 2 (systemd does not
 // restart on it), not 1 (restarted every few seconds, signing wrongly each time).
 func TestRunRefusesRejectedCredentials(t *testing.T) {
-	ex, err := hashkeysim.New(hashkeysim.Config{Manual: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ex.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ex.Close() })
+	ex := loopbackSim(t)
 	acct := ex.Accounts()[0]
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "strategies"), 0o700); err != nil {
@@ -288,4 +281,19 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if code := (&Main{Stdout: &out, Stderr: &errOut}).Run([]string{"run", "-h"}); code != 0 || !strings.Contains(out.String(), "Usage: mmd run") {
 		t.Errorf("mmd run -h: exit %d, stdout %q", code, out.String())
 	}
+}
+
+// loopbackSim runs a manually driven simulator on loopback until the test ends: an exchange
+// reached the way production is (environment staging with the URLs overridden).
+func loopbackSim(t *testing.T) *hashkeysim.Server {
+	t.Helper()
+	ex, err := hashkeysim.New(hashkeysim.Config{Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ex.Close() })
+	return ex
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/mmd-dev/mmd/config"
-	"github.com/mmd-dev/mmd/exchange/hashkey/hashkeysim"
 )
 
 const validLadder = `name: eth-btc
@@ -168,14 +167,7 @@ func TestValidateDeployExample(t *testing.T) {
 func TestValidateOnline(t *testing.T) {
 	// An exchange on loopback reached the way production is: environment staging with the
 	// URLs overridden, signed with the key and secret from the files.
-	ex, err := hashkeysim.New(hashkeysim.Config{Manual: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ex.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ex.Close() })
+	ex := loopbackSim(t)
 	acct := ex.Accounts()[0]
 	remote := "exchange:\n  environment: staging\n  restURL: " + ex.RESTURL() + "\n  wsURL: " + ex.WSURL() +
 		"\n  apiKey: " + acct.APIKey + "\n  authType: " + acct.AuthType + "\n  secretEnv: MMD_SECRET\n"
