@@ -57,11 +57,12 @@ type Config struct {
 const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultHealthInterval  = 250 * time.Millisecond
-	balanceRefresh         = 30 * time.Second // drift correction of the inventory
-	shutdownPoll           = time.Second      // lookups while waiting for cancel confirmations
-	maxForeignRemembered   = 10_000           // foreign order IDs remembered for log-once
-	fillLookback           = time.Minute      // fills are recovered from this long before a private-stream gap
-	reconcileSpacing       = time.Second      // least time between two reconciles after private-stream gaps
+	balanceRefresh         = 30 * time.Second       // drift correction of the inventory
+	shutdownPoll           = time.Second            // lookups while waiting for cancel confirmations
+	maxForeignRemembered   = 10_000                 // foreign order IDs remembered for log-once
+	fillLookback           = time.Minute            // fills are recovered from this long before a private-stream gap
+	reconcileSpacing       = time.Second            // least time between two reconciles after private-stream gaps
+	stuckGrace             = 250 * time.Millisecond // after the runners' deadline, before one counts as stuck
 )
 
 // Engine runs strategies against one exchange account.
@@ -212,12 +213,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer rcancel()
 	e.runnerCtx = rctx
 	close(e.shutdown)
+	// A runner stuck in its strategy must not keep the orders out: past the deadline (and a
+	// moment for runners that are only now seeing it) the verification below goes on without it.
 	runnersDone := make(chan struct{})
 	go func() { rg.Wait(); close(runnersDone) }()
 	select {
 	case <-runnersDone:
 	case <-rctx.Done():
-		e.log.Error("runner_stuck", zap.Duration("waited", e.cfg.ShutdownTimeout-reserve))
+		grace := time.NewTimer(stuckGrace)
+		select {
+		case <-runnersDone:
+		case <-grace.C:
+			e.log.Error("runner_stuck", zap.Duration("waited", e.cfg.ShutdownTimeout-reserve+stuckGrace))
+		}
+		grace.Stop()
 	}
 	close(e.stopped)
 
