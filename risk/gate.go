@@ -461,19 +461,44 @@ func (g *Gate) check(st *strategyState, req exchange.OrderRequest, now time.Time
 		before = pos.Sub(instSells)
 		after = before.Sub(req.Volume)
 	}
-	if a := after.Abs(); a.GreaterThan(st.maxPosition) && a.GreaterThan(before.Abs()) {
+	// "Shrinks" means toward zero on the same side: an order that flips a position beyond the
+	// limit to the other side beyond it is new exposure, however the sizes compare.
+	if a := after.Abs(); a.GreaterThan(st.maxPosition) && (a.GreaterThan(before.Abs()) || after.Sign() != before.Sign()) {
 		return req, refuse(CheckMaxPosition, st.maxPosition.String(), after.String())
 	}
-	if n := len(st.orders); n >= st.lim.MaxOpenOrders {
+	// Open orders, order rate and daily budget are per instrument, like the position.
+	since := now.Add(-time.Second)
+	oOpen, oRecent, oToday := st.others(since)
+	if n := len(st.orders) + oOpen; n >= st.lim.MaxOpenOrders {
 		return req, refuse(CheckMaxOpenOrders, fmt.Sprint(st.lim.MaxOpenOrders), fmt.Sprint(n+1))
 	}
-	if st.rate.full(now.Add(-time.Second)) {
+	// Alone on the instrument (the usual case), the ring answers in O(1).
+	if (oRecent == 0 && st.rate.full(since)) || (oRecent > 0 && oRecent+st.rate.count(since) >= st.lim.MaxOrdersPerSecond) {
 		return req, refuse(CheckOrderRate, fmt.Sprintf("%d/s", st.lim.MaxOrdersPerSecond), fmt.Sprintf("%d/s", st.lim.MaxOrdersPerSecond+1))
 	}
-	if st.ordersToday >= st.lim.DailyOrderBudget {
-		return req, refuse(CheckDailyOrderBudget, fmt.Sprint(st.lim.DailyOrderBudget), fmt.Sprint(st.ordersToday+1))
+	if n := st.ordersToday + oToday; n >= st.lim.DailyOrderBudget {
+		return req, refuse(CheckDailyOrderBudget, fmt.Sprint(st.lim.DailyOrderBudget), fmt.Sprint(n+1))
 	}
 	return req, nil
+}
+
+// others counts the open orders, the inserts since since and the inserts this exchange day of
+// the other strategies quoting st's instrument: maxOpenOrders, maxOrdersPerSecond and
+// dailyOrderBudget are per instrument (like maxPosition), or two strategies on one instrument
+// would each get all of them. Another strategy's ring holds all its inserts of the last second
+// (its own rate limit keeps them within the ring's size). Called with g.mu held.
+func (st *strategyState) others(since time.Time) (open, recent, today int) {
+	for _, other := range st.in.strategies {
+		if other == st {
+			continue
+		}
+		open += len(other.orders)
+		recent += other.rate.count(since)
+		if other.day == st.day { // not rolled yet: its count is the previous day's
+			today += other.ordersToday
+		}
+	}
+	return open, recent, today
 }
 
 // refuse builds, counts and logs a refusal made outside check (unknown strategy).
@@ -535,9 +560,11 @@ func (g *Gate) Status(strategy string) Status {
 	if state == Halted {
 		return s
 	}
-	s.OrderRoom = max(0, min(st.lim.MaxOpenOrders-len(st.orders),
-		st.lim.MaxOrdersPerSecond-st.rate.count(now.Add(-time.Second)),
-		st.lim.DailyOrderBudget-st.ordersToday))
+	since := now.Add(-time.Second)
+	oOpen, oRecent, oToday := st.others(since)
+	s.OrderRoom = max(0, min(st.lim.MaxOpenOrders-len(st.orders)-oOpen,
+		st.lim.MaxOrdersPerSecond-st.rate.count(since)-oRecent,
+		st.lim.DailyOrderBudget-st.ordersToday-oToday))
 	s.BuyOK = !now.Before(st.pulledUntil[sideIndex(exchange.Buy)])
 	s.SellOK = !now.Before(st.pulledUntil[sideIndex(exchange.Sell)])
 	if state == ReducingOnly {

@@ -80,7 +80,9 @@ func (g *Gate) touchLoss(st *strategyState, now time.Time) {
 	}
 	st.lossKey, st.lossKeyOK = key, true
 	total := st.pnl(st.markOf(mid2, ok)).Total
-	if d := key.day; d != st.day {
+	// The day only moves forward: a wall clock stepped back across midnight UTC+8 must not roll
+	// it back (and forward again), each time re-baselining the day's loss and order budget.
+	if d := key.day; d > st.day {
 		g.log.Info("risk_day_rolled", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
 			zap.Int("orders", st.ordersToday), zap.String("day_pnl", total.Sub(st.dayStart).String()))
 		st.day, st.ordersToday, st.dayStart = d, 0, total

@@ -43,6 +43,28 @@ type markSamples struct {
 	buf     [markCap]markSample
 	head, n int
 	scratch []markSample
+	// The samples' time line: the clock's Unix nanoseconds with every step back absorbed (see
+	// elapsed). wall is the newest reading, line its place on the time line.
+	wall, line int64
+	started    bool
+}
+
+// elapsed maps a clock reading (Unix nanoseconds: the wall clock, which NTP may step back;
+// time.Now's monotonic reading does not survive UnixNano) onto a time line that never runs
+// backwards: forward progress counts, a step back is absorbed. Without it a step back by more
+// than the window leaves every stored mid in the "future", with no weight, and the first mid
+// after the step, a flash print included, would be the mark at once. The gate reads its
+// clock under its lock, so readings arrive in order but for such steps.
+func (m *markSamples) elapsed(t int64) int64 {
+	if !m.started {
+		m.started, m.wall, m.line = true, t, t
+		return t
+	}
+	if t > m.wall {
+		m.line += t - m.wall
+	}
+	m.wall = t
+	return m.line
 }
 
 func (m *markSamples) at(i int) markSample { return m.buf[(m.head+i)%markCap] }
@@ -54,6 +76,7 @@ func (m *markSamples) dropOldest() {
 
 // add records that mid2 is the mid from time at on, keeping at least keep of history.
 func (m *markSamples) add(at, mid2 int64, keep time.Duration) {
+	at = m.elapsed(at)
 	if m.n > 0 && m.at(m.n-1).mid2 == mid2 {
 		return
 	}
@@ -73,6 +96,7 @@ func (m *markSamples) median(now int64, window time.Duration) (int64, bool) {
 	if m.n == 0 {
 		return 0, false
 	}
+	now = m.elapsed(now)
 	if m.scratch == nil {
 		m.scratch = make([]markSample, 0, markCap)
 	}

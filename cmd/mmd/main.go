@@ -121,7 +121,9 @@ Run 'mmd COMMAND -h' for a command's flags.
 func signalContext(parent context.Context, stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too: Go's default would exit at once, leaving every order in the book (a closed
+	// terminal or ssh session sends it). Until it means reload, it shuts down like SIGTERM.
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {

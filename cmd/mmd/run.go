@@ -36,7 +36,7 @@ const (
 	clockResync    = time.Minute
 )
 
-// RunCommand runs the daemon until SIGINT or SIGTERM.
+// RunCommand runs the daemon until SIGINT, SIGTERM or SIGHUP.
 type RunCommand struct {
 	Main *Main
 }
@@ -44,7 +44,7 @@ type RunCommand struct {
 func (c *RunCommand) Usage() string {
 	return `Usage: mmd run [--config FILE] [--strategies DIR]
 
-Runs the market-making daemon until SIGINT or SIGTERM, which cancels every order it has out,
+Runs the market-making daemon until SIGINT, SIGTERM or SIGHUP, which cancels every order it has out,
 waits for the exchange to confirm and exits 0 (a second signal exits at once). SIGUSR1
 re-arms the strategies a loss limit has halted.
 
