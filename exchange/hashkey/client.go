@@ -105,6 +105,7 @@ func NewClient(cfg Config) (*Client, error) {
 		retryBase:   100 * time.Millisecond,
 		instruments: make(map[string]exchange.Instrument),
 	}
+	c.offset.syncSem = make(chan struct{}, 1)
 	if c.clock == nil {
 		c.clock = time.Now
 	}
@@ -484,14 +485,19 @@ func (c *Client) OpenOrders(ctx context.Context, instrumentID string) ([]exchang
 				out = append(out, o)
 			}
 		}
-		if len(page) < pageSize || oldest.IsZero() {
+		if len(page) < pageSize {
 			return out, nil
+		}
+		if oldest.IsZero() {
+			return nil, fmt.Errorf("open orders: a full page of %d orders without timestamps: cannot page past it", pageSize)
 		}
 		end := oldest.Truncate(time.Second)
 		if !q.End.IsZero() && !end.Before(q.End) {
-			// A whole page inside one second: the exchange cannot page within it.
+			// A whole page inside one second: the exchange cannot page within it, so orders
+			// of that second may be missing. A short list would be taken as complete.
 			c.log.Warn("open_orders_page_overflow", zap.String("instrument", instrumentID), zap.Time("second", end))
-			end = q.End.Add(-time.Second)
+			return nil, fmt.Errorf("open orders: %d or more orders inserted in the second %s: cannot page within it",
+				pageSize, end.UTC().Format(time.RFC3339))
 		}
 		q.End = end
 	}
@@ -525,15 +531,20 @@ func (c *Client) Fills(ctx context.Context, instrumentID string, since time.Time
 			seen[f.TradeID] = true
 			out = append(out, f)
 		}
-		if len(page) < pageSize || oldest.IsZero() || oldest.Before(from) {
+		if len(page) < pageSize || oldest.Before(from) && !oldest.IsZero() {
 			slices.SortStableFunc(out, func(a, b exchange.Fill) int { return a.Time.Compare(b.Time) })
 			return out, nil
 		}
+		if oldest.IsZero() {
+			return nil, fmt.Errorf("fills: a full page of %d fills without timestamps: cannot page past it", pageSize)
+		}
 		end := oldest.Truncate(time.Second)
 		if !q.End.IsZero() && !end.Before(q.End) {
-			// A whole page inside one second: the exchange cannot page within it.
+			// A whole page inside one second: the exchange cannot page within it, so fills
+			// of that second may be missing. A short list would be taken as complete.
 			c.log.Warn("fills_page_overflow", zap.String("instrument", instrumentID), zap.Time("second", end))
-			end = q.End.Add(-time.Second)
+			return nil, fmt.Errorf("fills: %d or more fills in the second %s: cannot page within it",
+				pageSize, end.UTC().Format(time.RFC3339))
 		}
 		q.End = end
 	}

@@ -25,7 +25,9 @@ type clockOffset struct {
 	at         time.Time     // local time of the sync that produced offset
 	staleAfter time.Duration // 0: never stale; set by RunClockSync
 
-	syncMu sync.Mutex // one sync at a time; concurrent 1001s share one
+	// syncSem holds one token: one sync at a time, concurrent 1001s share one. A channel,
+	// not a Mutex, so that a caller waiting for another's sync still honours its context.
+	syncSem chan struct{}
 }
 
 // get returns the offset and whether it is known and fresh at now.
@@ -80,16 +82,32 @@ func (c *Client) Now() time.Time {
 // SyncClock takes several /info/time samples and keeps the one with the smallest round
 // trip: offset = server − (send + receive)/2.
 func (c *Client) SyncClock(ctx context.Context) error {
-	c.offset.syncMu.Lock()
-	defer c.offset.syncMu.Unlock()
+	if err := c.offset.lockSync(ctx); err != nil {
+		return fmt.Errorf("sync clock: %w", err)
+	}
+	defer c.offset.unlockSync()
 	return c.syncClockLocked(ctx)
 }
+
+// lockSync waits for the sync token until ctx ends.
+func (c *clockOffset) lockSync(ctx context.Context) error {
+	select {
+	case c.syncSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *clockOffset) unlockSync() { <-c.syncSem }
 
 // resync syncs the clock after a 1001, unless another sync finished after the refused
 // request was stamped (several calls refused at once share one sync).
 func (c *Client) resync(ctx context.Context, stamped time.Time) error {
-	c.offset.syncMu.Lock()
-	defer c.offset.syncMu.Unlock()
+	if err := c.offset.lockSync(ctx); err != nil {
+		return err
+	}
+	defer c.offset.unlockSync()
 	if at := c.offset.syncedAt(); !at.IsZero() && at.After(stamped) {
 		return nil
 	}

@@ -235,16 +235,29 @@ func ApplyLevel2(b *exchange.Book, m *Level2) error {
 		if !b.Ready() {
 			return exchange.ErrBookNotReady
 		}
-		for _, l := range m.Bids {
-			if err := b.Apply(exchange.Buy, l); err != nil {
-				b.Reset()
-				return err
+		// Removals first: an update lists levels best first, so a level entering the top N
+		// can come before a worse one leaving it. Applied in that order, the insertion would
+		// find the side full and push out its worst level, which is still in the exchange's
+		// top N and will not be sent again. With the removals done first the side never
+		// overflows (the diff takes it from the old top N to the new one).
+		for _, removals := range [2]bool{true, false} {
+			for _, l := range m.Bids {
+				if (l.Volume == 0) != removals {
+					continue
+				}
+				if err := b.Apply(exchange.Buy, l); err != nil {
+					b.Reset()
+					return err
+				}
 			}
-		}
-		for _, l := range m.Asks {
-			if err := b.Apply(exchange.Sell, l); err != nil {
-				b.Reset()
-				return err
+			for _, l := range m.Asks {
+				if (l.Volume == 0) != removals {
+					continue
+				}
+				if err := b.Apply(exchange.Sell, l); err != nil {
+					b.Reset()
+					return err
+				}
 			}
 		}
 		b.Stamp(m.PubTime, m.Received)

@@ -656,6 +656,18 @@ func (r *reader) handle(frame []byte, received time.Time) {
 	typ, ok := MessageType(frame)
 	if !ok {
 		r.logs.warn("stream_message_malformed", "notype", zap.String("error", "no type"), excerptField(frame))
+		if wireFirst(frame) == '{' && !json.Valid(frame) {
+			// A broken object whose "type" we could not reach (keys come in any order): it may
+			// have been a book update or an order's fate. Fail closed as for any unreadable
+			// level2 or private message.
+			reason := "unreadable message without a readable type"
+			for id, bs := range r.books {
+				r.invalidate(id, bs, reason, received)
+			}
+			if r.sess != nil {
+				r.sess.privateGap(reason, received)
+			}
+		}
 		return
 	}
 	if _, ok := IsLevel2(typ); ok {
