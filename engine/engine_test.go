@@ -555,6 +555,33 @@ func TestEngineCancelRaceIsNotAWarning(t *testing.T) {
 	}
 }
 
+// While the fills a private-stream gap may have hidden cannot be recovered, the position is
+// not known: nothing is quoted, even once the gate's healthy period is over, until the
+// recovery succeeds.
+func TestEngineNoQuotesWhileFillsUnrecovered(t *testing.T) {
+	q := &quoter{}
+	h := liveTwoSided(t, oneStrategy(q), q)
+	h.venue.set(func(v *venue) { v.fillsErr = errors.New("getTrade: 503") })
+	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: "read: connection reset", Received: h.clock.Now()})
+	h.clock.Advance(reconcileSpacing)
+	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
+	h.waitFor("recovery failed", func() bool { return len(h.logged("fills_recovery_failed")) == 1 })
+	inserts, _, _ := h.venue.counts()
+	h.tick(2 * time.Second) // the gate is healthy again; the retry fails again
+	h.waitFor("retry failed", func() bool { return len(h.logged("fills_recovery_failed")) == 2 })
+	h.decide(time.Millisecond)
+	h.decide(time.Millisecond)
+	if n, _, _ := h.venue.counts(); n != inserts {
+		t.Fatalf("%d inserts while the gap's fills were unrecovered", n-inserts)
+	}
+	if open := h.venue.openLocalIDs(); len(open) != 0 {
+		t.Fatalf("orders open while the gap's fills were unrecovered: %v", open)
+	}
+	h.venue.set(func(v *venue) { v.fillsErr = nil })
+	h.tick(2 * time.Second)
+	h.waitFor("quoting again", func() bool { return len(h.venue.openLocalIDs()) == 2 })
+}
+
 func TestEngineHaltPullsAndResumeRequotes(t *testing.T) {
 	q := &quoter{}
 	h := liveTwoSided(t, oneStrategy(q), q)

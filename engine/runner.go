@@ -151,7 +151,7 @@ func (r *runner) untilDecision() time.Duration {
 // so such a decision is not held back.
 func (r *runner) mustPull() bool {
 	st := r.e.cfg.Gate.Status(r.inst.Name)
-	all := pullReason(st, r.book.Load()) != ""
+	all := r.whyPull(st, r.book.Load()) != ""
 	for _, o := range r.m.live {
 		if o.cancelling() || o.phase != phaseOpen {
 			continue
@@ -252,6 +252,23 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 // holdPrune: fills of ended orders may still be recovered.
 func (r *runner) holdPrune() bool { return r.gapOpen || r.gapsOwed > 0 || !r.fillsOwed.IsZero() }
 
+// whyPull says why every order must be pulled now, or "": the gate's and the book's reasons
+// (pullReason), and fills a private-stream gap may have hidden that are not recovered yet
+// (a failed recovery, or a reconcile owed under reconcileSpacing): until they are, the
+// position the gate and the strategy see may be wrong, so nothing is quoted on it.
+func (r *runner) whyPull(st risk.Status, slot *bookSlot) string {
+	if reason := pullReason(st, slot); reason != "" {
+		return reason
+	}
+	switch {
+	case !r.fillsOwed.IsZero():
+		return "fills_unrecovered"
+	case r.gapsOwed > 0:
+		return "reconcile_owed"
+	}
+	return ""
+}
+
 // pullReason says why every order must be pulled now (halted, no usable book), or "".
 func pullReason(st risk.Status, slot *bookSlot) string {
 	switch {
@@ -284,7 +301,7 @@ func (r *runner) decide(ctx context.Context) {
 	r.lastDecision = now
 	st := r.e.cfg.Gate.Status(r.inst.Name)
 	slot := r.book.Load()
-	if reason := pullReason(st, slot); reason != "" {
+	if reason := r.whyPull(st, slot); reason != "" {
 		r.pull(ctx, reason)
 		return
 	}
