@@ -82,15 +82,21 @@ func NewRateLimiter(margin float64, clock func() time.Time, after func(time.Dura
 	return l
 }
 
-// SetLimits sizes both buckets from the published per-second limits.
+// maxPublishedRate caps a published per-second limit. A bucket keeps one timestamp per call
+// it admits in a second, so a wrong figure from the exchange (2147483647) would otherwise
+// allocate gigabytes; the real limits are in the tens.
+const maxPublishedRate = 10_000
+
+// SetLimits sizes both buckets from the published per-second limits (each capped at
+// maxPublishedRate).
 func (l *RateLimiter) SetLimits(rl exchange.RateLimits) error {
 	if rl.Query <= 0 || rl.Order <= 0 {
 		return fmt.Errorf("rate limits must be positive: query %d, order %d", rl.Query, rl.Order)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.b[QueryBucket].resize(max(1, int(float64(rl.Query)*l.margin)))
-	l.b[OrderBucket].resize(max(1, int(float64(rl.Order)*l.margin)))
+	l.b[QueryBucket].resize(max(1, int(float64(min(rl.Query, maxPublishedRate))*l.margin)))
+	l.b[OrderBucket].resize(max(1, int(float64(min(rl.Order, maxPublishedRate))*l.margin)))
 	return nil
 }
 

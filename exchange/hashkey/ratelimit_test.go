@@ -3,6 +3,7 @@ package hashkey
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -299,6 +300,20 @@ func BenchmarkRateLimiterWait(b *testing.B) {
 		clk.Advance(5 * time.Millisecond) // 200/s: below the 240/s order limit, never waits
 		if err := l.Wait(ctx, OrderBucket, 1); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A wrong published limit must not size the buckets' rings to it: 2147483647 per second
+// would be gigabytes of timestamps.
+func TestRateLimiterCapsPublishedLimits(t *testing.T) {
+	l := NewRateLimiter(1, nil, nil)
+	if err := l.SetLimits(exchange.RateLimits{Query: math.MaxInt32, Order: math.MaxInt32}); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range l.b {
+		if n := len(b.ring); n > maxPublishedRate {
+			t.Errorf("bucket %d: ring of %d entries, want at most %d", i, n, maxPublishedRate)
 		}
 	}
 }
