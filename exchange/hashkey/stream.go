@@ -817,7 +817,10 @@ type ack struct {
 }
 
 // decodeAck reads {"type":"subscribe_rsp","channel":"user","respCode":"0","respMsg":"…"}
-// tolerantly: keys trimmed, respCode a string or a number, channel a string or anything.
+// tolerantly: keys trimmed, respCode a string or a number, channel a string or the request's
+// own channel object echoed back ({"user":[key, signature, type]}: its one key is the
+// channel). An object's text is never kept: for the login it holds the signature, and a
+// refusal missed for want of the name "user" would count the private stream as up.
 func decodeAck(frame []byte) (ack, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &raw); err != nil {
@@ -828,8 +831,16 @@ func decodeAck(frame []byte) (ack, error) {
 	for k, v := range raw {
 		switch strings.TrimSpace(k) {
 		case "channel":
-			if err := json.Unmarshal(v, &a.channel); err != nil {
-				a.channel = string(v)
+			if json.Unmarshal(v, &a.channel) == nil {
+				break
+			}
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(v, &obj) == nil && len(obj) == 1 {
+				for name := range obj {
+					a.channel = strings.TrimSpace(name)
+				}
+			} else {
+				a.channel = "?"
 			}
 		case "respCode":
 			var s string

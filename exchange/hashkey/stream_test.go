@@ -747,3 +747,31 @@ func TestStreamUnreadablePrivateMessage(t *testing.T) {
 		st.until(t, "the next order", isType[exchange.OrderUpdate])
 	}
 }
+
+// The login's answer names its channel as a string or echoes the request's channel object;
+// either way a refusal is recognised as the user channel's, and the object's text (it holds
+// the signature) is not kept.
+func TestDecodeAck(t *testing.T) {
+	tests := []struct {
+		frame   string
+		channel string
+		code    int
+	}{
+		{`{"type":"subscribe_rsp","channel":"user","respCode":"1000","respMsg":"bad"}`, "user", 1000},
+		{`{"type":"subscribe_rsp","channel":{"user":["key","SIGNATURE","HMAC"]},"respCode":1000}`, "user", 1000},
+		{`{"type":"subscribe_rsp","channel ":{" level2@50":["ETH-BTC"]},"respCode":"0"}`, "level2@50", 0},
+		{`{"type":"subscribe_rsp","channel":["SIGNATURE"],"respCode":"0"}`, "?", 0},
+	}
+	for _, tt := range tests {
+		a, err := decodeAck([]byte(tt.frame))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.frame, err)
+		}
+		if a.channel != tt.channel || a.code != tt.code || strings.Contains(a.channel+a.msg, "SIGNATURE") {
+			t.Errorf("%s: %+v, want channel %q code %d", tt.frame, a, tt.channel, tt.code)
+		}
+	}
+	if _, err := decodeAck([]byte(`{"type":"subscribe_rsp","channel":"user"}`)); err == nil {
+		t.Error("an ack without respCode was accepted")
+	}
+}
