@@ -89,6 +89,10 @@ type Engine struct {
 	privateDown bool      // router-owned: the private stream is (or has not yet been seen) up
 	downSince   time.Time // router-owned: when the private stream went down (start time before it was ever up)
 
+	// balanceEpoch changes whenever a private-stream gap begins: a balance snapshot whose
+	// request straddles one may already hold fills that will be recovered (and applied) later.
+	balanceEpoch atomic.Uint64
+
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
 	runnerCtx context.Context // bounds the runners' wait for cancel confirmations
@@ -346,6 +350,16 @@ func (e *Engine) Realised(instrumentID string) Realised { return e.inv.realised(
 // Stats returns the running totals.
 func (e *Engine) Stats() Stats { return e.stats.snapshot() }
 
+// fillsUnsettled reports whether some strategy may still recover fills of a private-stream gap.
+func (e *Engine) fillsUnsettled() bool {
+	for _, r := range e.runners {
+		if r.gapsSettled.Load() != r.gapsBegun.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // route reads the adapter's events and hands each to the gate and to whom it concerns.
 func (e *Engine) route(ctx context.Context) {
 	events := e.cfg.Events
@@ -410,8 +424,9 @@ func (e *Engine) dispatch(ev exchange.Event) {
 		}
 		if !ev.Up {
 			if !e.privateDown {
+				e.balanceEpoch.Add(1)
 				for _, r := range e.runners {
-					r.push(gapMsg{})
+					r.push(gapMsg{seq: r.gapsBegun.Add(1)}) // counted before it is queued
 				}
 				e.downSince = ev.Received
 				if e.downSince.IsZero() { // unstamped: now is a safe (later) bound
@@ -530,11 +545,21 @@ func (e *Engine) balanceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			// A snapshot taken while fills of a private-stream gap are not yet recovered
+			// already contains them; applying it and then the recovered fills would count them
+			// twice. Skip it; the next one after the recovery is right.
+			epoch := e.balanceEpoch.Load()
+			if e.fillsUnsettled() {
+				continue
+			}
 			bals, err := e.cfg.Account.Balances(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					e.log.Warn("balance_refresh_failed", zap.Error(err))
 				}
+				continue
+			}
+			if e.fillsUnsettled() || e.balanceEpoch.Load() != epoch {
 				continue
 			}
 			e.inv.setBalances(bals)

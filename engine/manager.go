@@ -363,15 +363,19 @@ func (m *manager) pullAll(ctx context.Context, includePending bool) int {
 
 // sync makes the live orders match the wanted quotes: cancels first, then inserts.
 //
-// room is how many more orders the gate lets the strategy have open now (cancels in flight
-// still count): a replacement waits for its predecessor's cancel to be confirmed (a
-// decision follows it) instead of running into a max_open_orders refusal.
-func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps decimal.Decimal, room int) {
+// st.OrderRoom is how many more orders the gate lets the strategy have open now (cancels in
+// flight still count): a replacement waits for its predecessor's cancel to be confirmed (a
+// decision follows it) instead of running into a max_open_orders refusal. Likewise in
+// reducing-only state, where the gate counts the orders being cancelled against the
+// position. An insert the available balance cannot pay for is not sent: the exchange would
+// reject it and the gate back off every insert.
+func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps decimal.Decimal, st risk.Status) {
 	m.plan.build(m.live, quotes, tolBps)
 	for _, o := range m.plan.cancels {
 		m.cancel(ctx, o)
 	}
 	now := m.clock()
+	room := st.OrderRoom
 	for _, q := range m.plan.inserts {
 		if ctx.Err() != nil {
 			return
@@ -382,10 +386,14 @@ func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps deci
 		if now.Before(m.refusedUntil[q.Side]) {
 			continue
 		}
-		// Cancel before insert on the same side: while a cancel there is in flight and the
-		// funds are not free yet, wait for its confirmation (a decision follows it) rather
-		// than provoke an insufficient-balance rejection and the gate's backoff.
-		if m.cancellingOn(q.Side) && !m.affordable(q) {
+		// Never send what the balance cannot pay for (a kept order may hold more than the
+		// strategy charged for it, a cancel may not have freed its funds yet): the exchange
+		// would reject it and the gate back off every insert. A confirmation, a fill or a
+		// health tick brings the next decision.
+		if !m.affordable(q) {
+			continue
+		}
+		if st.State == risk.ReducingOnly && m.sideVolume(q.Side).Add(q.Volume).GreaterThan(st.Position.Abs()) {
 			continue
 		}
 		m.insert(ctx, q)
@@ -393,13 +401,16 @@ func (m *manager) sync(ctx context.Context, quotes []strategy.Quote, tolBps deci
 	}
 }
 
-func (m *manager) cancellingOn(s exchange.Side) bool {
+// sideVolume is the remaining volume of the live orders on one side, cancels in flight
+// included: what the gate counts against a reducing-only position.
+func (m *manager) sideVolume(s exchange.Side) decimal.Decimal {
+	sum := decimal.Zero
 	for _, o := range m.live {
-		if o.side == s && o.cancelling() {
-			return true
+		if o.side == s {
+			sum = sum.Add(o.remaining())
 		}
 	}
-	return false
+	return sum
 }
 
 func (m *manager) affordable(q strategy.Quote) bool {
@@ -532,6 +543,26 @@ type plan struct {
 	used    []bool
 	rem     []decimal.Decimal // remaining volume of live[j]
 	missing []strategy.Quote
+	sideQ   []int   // indices in want of this side's quotes
+	cand    [][]int // per side quote: live orders it may keep, nearest first
+	owner   []int   // per live order: the side quote (index in sideQ) keeping it, −1 none
+	seen    []bool  // augment's visited orders
+}
+
+// augment finds an order for side quote k, moving earlier quotes to other orders of their
+// bands where that frees one (Kuhn's augmenting path). It reports whether k got one.
+func (p *plan) augment(k int) bool {
+	for _, j := range p.cand[k] {
+		if p.seen[j] {
+			continue
+		}
+		p.seen[j] = true
+		if p.owner[j] < 0 || p.augment(p.owner[j]) {
+			p.owner[j] = k
+			return true
+		}
+	}
+	return false
 }
 
 // build diffs wanted quotes against live orders, side by side.
@@ -570,12 +601,18 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 		}
 	}
 	p.missing = p.missing[:0]
-	wanted, matched := 0, 0
-	for _, q := range want {
-		if q.Side != side {
-			continue
+	p.sideQ = p.sideQ[:0]
+	for i, q := range want {
+		if q.Side == side {
+			p.sideQ = append(p.sideQ, i)
 		}
-		wanted++
+	}
+	wanted := len(p.sideQ)
+	// cand[k]: the orders quote sideQ[k] may keep, nearest first.
+	p.cand = slices.Grow(p.cand[:0], wanted)[:wanted]
+	for k, qi := range p.sideQ {
+		q := want[qi]
+		c := p.cand[k][:0]
 		// An order is within tolerance when q − maxDist ≤ price ≤ q + maxDist. Both prices
 		// are whole multiples of 10^e (e the smaller exponent of the two), and so is their
 		// difference, which is therefore ≤ maxDist exactly when it is ≤ maxDist floored to
@@ -584,11 +621,8 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 		maxDist := tolBps.Mul(q.Price).Shift(-4)
 		var lo, hi decimal.Decimal
 		bandExp, bandSet := int32(0), false
-		best := -1
-		var bestDist decimal.Decimal // |live[best].price − q|, once distSet
-		distSet := false
 		for j, o := range live {
-			if o.side != side || p.used[j] || !o.keepable() {
+			if o.side != side || !o.keepable() {
 				continue
 			}
 			if q.Volume.GreaterThan(o.volume) || p.rem[j].GreaterThan(q.Volume) {
@@ -601,24 +635,36 @@ func (p *plan) side(live []*order, want []strategy.Quote, tolBps decimal.Decimal
 			if o.price.LessThan(lo) || o.price.GreaterThan(hi) {
 				continue
 			}
-			// Nearest first. Usually only one order is in the band, so the distances are
-			// computed only once a second one is.
-			if best < 0 {
-				best = j
-				continue
-			}
-			if !distSet {
-				bestDist, distSet = live[best].price.Sub(q.Price).Abs(), true
-			}
-			if dist := o.price.Sub(q.Price).Abs(); dist.LessThan(bestDist) {
-				best, bestDist = j, dist
-			}
+			c = append(c, j)
 		}
-		if best >= 0 {
-			p.used[best] = true
+		if len(c) > 1 {
+			slices.SortStableFunc(c, func(a, b int) int {
+				return live[a].price.Sub(q.Price).Abs().Cmp(live[b].price.Sub(q.Price).Abs())
+			})
+		}
+		p.cand[k] = c
+	}
+	// Each quote, best first, takes its nearest free order; if every order in its band is
+	// taken, an earlier quote may move to another order of its own band (an augmenting
+	// path), so that as many orders as possible are kept: the nearest order alone would let
+	// the best quote take the next level's order and churn that level.
+	p.owner = slices.Grow(p.owner[:0], len(live))[:len(live)]
+	for j := range p.owner {
+		p.owner[j] = -1
+	}
+	p.seen = slices.Grow(p.seen[:0], len(live))[:len(live)]
+	matched := 0
+	for k, qi := range p.sideQ {
+		clear(p.seen)
+		if p.augment(k) {
 			matched++
 		} else {
-			p.missing = append(p.missing, q)
+			p.missing = append(p.missing, want[qi])
+		}
+	}
+	for j, k := range p.owner {
+		if k >= 0 {
+			p.used[j] = true
 		}
 	}
 	inflight := 0

@@ -32,6 +32,11 @@ type runner struct {
 	spare []any
 
 	health atomic.Bool // a health tick arrived
+	// Private-stream gaps begun (counted by the router before it queues the gapMsg) and
+	// the last of them whose fills are all recovered (by the runner). While they differ,
+	// balance snapshots are not applied: they may already hold fills still to be recovered.
+	gapsBegun, gapsSettled atomic.Uint64
+	gapSeen                uint64 // runner-owned: the newest gapMsg drained
 
 	// Owned by the runner goroutine.
 	lastDecision time.Time
@@ -57,8 +62,8 @@ type bookSlot struct {
 	invalid string
 }
 
-// gapMsg tells a runner a private-stream gap began.
-type gapMsg struct{}
+// gapMsg tells a runner a private-stream gap began; seq numbers the runner's gaps.
+type gapMsg struct{ seq uint64 }
 
 // reconcileMsg asks a runner to reconcile with the orders the exchange says are open. With
 // fetch set the runner asks the exchange itself (after a private-stream gap).
@@ -152,6 +157,7 @@ func (r *runner) untilDecision() time.Duration {
 func (r *runner) mustPull() bool {
 	st := r.e.cfg.Gate.Status(r.inst.Name)
 	all := r.whyPull(st, r.book.Load()) != ""
+	reducing := decimal.Zero // reducing-only: open volume on the side that reduces the position
 	for _, o := range r.m.live {
 		if o.cancelling() || o.phase != phaseOpen {
 			continue
@@ -159,8 +165,12 @@ func (r *runner) mustPull() bool {
 		if all || (o.side == exchange.Buy && !st.BuyOK) || (o.side == exchange.Sell && !st.SellOK) {
 			return true
 		}
+		if st.State == risk.ReducingOnly {
+			reducing = reducing.Add(o.remaining())
+		}
 	}
-	return false
+	// More than the position on the reducing side could flip it: cap it now.
+	return reducing.GreaterThan(st.Position.Abs())
 }
 
 // drain applies every queued private message.
@@ -177,6 +187,7 @@ func (r *runner) drain(ctx context.Context) {
 			r.reconcile(ctx, msg)
 		case gapMsg:
 			r.gapOpen = true
+			r.gapSeen = msg.seq
 		}
 		q[i] = nil
 	}
@@ -213,6 +224,7 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 	if !msg.since.IsZero() {
 		r.recoverFills(ctx, msg.since)
 	}
+	r.noteSettled()
 	asOf := r.e.cfg.Clock()
 	open, err := r.e.cfg.Account.OpenOrders(ctx, r.inst.Instrument.ID)
 	if err != nil {
@@ -238,6 +250,7 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 		return
 	}
 	r.fillsOwed = time.Time{}
+	defer r.noteSettled()
 	recovered := 0
 	for _, f := range fills {
 		if r.m.onFill(f) {
@@ -246,6 +259,14 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 	}
 	if recovered > 0 {
 		r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", since))
+	}
+}
+
+// noteSettled records that the fills of every gap drained so far are recovered, once none
+// is left to recover (a gap still queued keeps gapsSettled below gapsBegun).
+func (r *runner) noteSettled() {
+	if !r.gapOpen && r.gapsOwed == 0 && r.fillsOwed.IsZero() {
+		r.gapsSettled.Store(r.gapSeen)
 	}
 }
 
@@ -320,7 +341,7 @@ func (r *runner) decide(ctx context.Context) {
 		r.pull(ctx, "strategy_error")
 		return
 	}
-	r.m.sync(ctx, r.filter(w.Quotes, st), w.Tolerance, st.OrderRoom)
+	r.m.sync(ctx, r.filter(w.Quotes, st), w.Tolerance, st)
 }
 
 // pull cancels the strategy's orders (the gate logs quoting_paused; this logs what was pulled).

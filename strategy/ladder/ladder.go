@@ -30,11 +30,12 @@
 // the budget cannot pay even one lot of is dropped.
 //
 // Refresh: at most once per minRefresh the ladder publishes freshly computed prices. In
-// between it re-publishes the prices of its open orders (paired with the fresh levels by
-// rank, best first on each side) so the order manager leaves them alone — except a level
-// whose held price would be at or through the opposite best, or more than 4 × toleranceBps
-// from its fresh price: that level takes its fresh price at once. Levels without an open
-// order (e.g. just filled) are always quoted at their fresh price. Volumes are always fresh.
+// between it re-publishes the prices of its open orders (each paired with the level whose
+// fresh price is nearest to it) so the order manager leaves them alone — except a level
+// whose held price would be at or through the opposite best, more than 4 × toleranceBps
+// from its fresh price, or not strictly worse than the level before: that level takes its
+// fresh price at once. Levels without an open order (e.g. just filled) are always quoted at
+// their fresh price. Volumes are always fresh, and sized at the prices published.
 // With minRefresh 0 every call is fresh, and the order manager's tolerance alone decides.
 //
 // A Ladder is a deterministic function of the View and its own last-refresh time. It is not
@@ -183,7 +184,9 @@ type Ladder struct {
 
 	// Scratch reused between calls (the ladder is called from one goroutine).
 	quotes     []strategy.Quote
-	bids, asks []decimal.Decimal
+	bids, asks []decimal.Decimal // level prices, best first
+	claim      []int             // hold: index in View.Open of the order held at each level, −1 none
+	claimDist  []decimal.Decimal
 }
 
 // NewLadder makes a ladder from validated parameters.
@@ -217,16 +220,13 @@ func (l *Ladder) Params() Params { return l.p }
 // calls must copy them (the engine copies them in its filter before the next decision).
 func (l *Ladder) Quote(v strategy.View) strategy.Wanted {
 	w := strategy.Wanted{Tolerance: l.p.ToleranceBps}
-	var t top
-	fresh := l.fresh(v, &t)
-	if d := v.Now.Sub(l.lastRefresh); l.p.MinRefresh > 0 && !l.lastRefresh.IsZero() && d >= 0 && d < l.p.MinRefresh {
-		// t is unset only when fresh is empty, and then hold has no level to use it for.
-		w.Quotes = l.hold(fresh, v, t)
-		return w
+	d := v.Now.Sub(l.lastRefresh)
+	holding := l.p.MinRefresh > 0 && !l.lastRefresh.IsZero() && d >= 0 && d < l.p.MinRefresh
+	w.Quotes = l.fresh(v, holding)
+	if !holding {
+		// Outside the window (or the clock stepped back): fresh prices start a new one.
+		l.lastRefresh = v.Now
 	}
-	// Outside the window (or the clock stepped back): publish fresh prices and start a new one.
-	l.lastRefresh = v.Now
-	w.Quotes = fresh
 	return w
 }
 
@@ -287,9 +287,10 @@ func (l *Ladder) skewed(ref decimal.Decimal, v strategy.View) decimal.Decimal {
 	return ref.Mul(bpsDen.Sub(skew)).Shift(-4)
 }
 
-// fresh computes the ladder's quotes from scratch: bids best first, then asks best first.
-// It fills *t with the book's top once it has read it. The result is l.quotes (scratch).
-func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
+// fresh computes the ladder's quotes: bids best first, then asks best first. Prices come
+// first (held ones when holding), sizes last, so that the budget pays for the prices quoted.
+// The result is l.quotes (scratch).
+func (l *Ladder) fresh(v strategy.View, holding bool) []strategy.Quote {
 	if v.Book == nil {
 		return nil
 	}
@@ -301,21 +302,11 @@ func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
 	inst := v.Instrument
 	tick := inst.TickSize()
 	lot := inst.LotSize()
-	*t = bookTop(v.Book)
+	t := bookTop(v.Book)
 	bestBid, hasBid, bestAsk, hasAsk := t.bid, t.hasBid, t.ask, t.hasAsk
 	lots := l.roundedSizes(inst)
 
-	buyBudget, sellBudget := v.Quote.Available, v.Base.Available
-	for _, o := range v.Open {
-		switch o.Side {
-		case exchange.Buy:
-			buyBudget = buyBudget.Add(o.Price.Mul(o.Remaining))
-		case exchange.Sell:
-			sellBudget = sellBudget.Add(o.Remaining)
-		}
-	}
-
-	quotes := l.quotes[:0]
+	bids, asks := l.bids[:0], l.asks[:0]
 	var prev decimal.Decimal
 	for i := range l.p.Levels {
 		p := inst.RoundPrice(exchange.Buy, ref.Mul(l.bidFactor[i]).Shift(-4))
@@ -329,8 +320,44 @@ func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
 			break
 		}
 		prev = p
+		bids = append(bids, p)
+	}
+	for i := range l.p.Levels {
+		p := inst.RoundPrice(exchange.Sell, ref.Mul(l.askFactor[i]).Shift(-4))
+		if hasBid && p.LessThanOrEqual(bestBid) {
+			p = bestBid.Add(tick)
+		}
+		if i > 0 && p.LessThanOrEqual(prev) {
+			p = prev.Add(tick)
+		}
+		prev = p
+		asks = append(asks, p)
+	}
+	l.bids, l.asks = bids, asks
+	if holding {
+		l.hold(v, t)
+	}
+
+	buyBudget, sellBudget := v.Quote.Available, v.Base.Available
+	for _, o := range v.Open {
+		switch o.Side {
+		case exchange.Buy:
+			buyBudget = buyBudget.Add(o.Price.Mul(o.Remaining))
+		case exchange.Sell:
+			sellBudget = sellBudget.Add(o.Remaining)
+		}
+	}
+	quotes := l.quotes[:0]
+	for i, p := range l.bids {
 		vol := lots[i]
 		cost := vol.Mul(p)
+		if rem, ok := keptPartial(v.Open, exchange.Buy, p, vol); ok && rem.Mul(p).LessThanOrEqual(buyBudget) {
+			// The order manager keeps this level's partly filled order as it is: it costs
+			// only what it still holds.
+			buyBudget = buyBudget.Sub(rem.Mul(p))
+			quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
+			continue
+		}
 		if cost.GreaterThan(buyBudget) {
 			vol = inst.RoundVolume(buyBudget.DivRound(p, inst.VolumePrecision+2))
 			// DivRound may round up in its last place; never spend more than the budget.
@@ -345,17 +372,14 @@ func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
 		buyBudget = buyBudget.Sub(cost)
 		quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
 	}
-	for i := range l.p.Levels {
-		p := inst.RoundPrice(exchange.Sell, ref.Mul(l.askFactor[i]).Shift(-4))
-		if hasBid && p.LessThanOrEqual(bestBid) {
-			p = bestBid.Add(tick)
-		}
-		if i > 0 && p.LessThanOrEqual(prev) {
-			p = prev.Add(tick)
-		}
-		prev = p
+	for i, p := range l.asks {
 		// RoundVolume(min(size, budget)): the rounded size unless the budget is smaller.
 		vol := lots[i]
+		if rem, ok := keptPartial(v.Open, exchange.Sell, p, vol); ok && rem.LessThanOrEqual(sellBudget) {
+			sellBudget = sellBudget.Sub(rem)
+			quotes = append(quotes, strategy.Quote{Side: exchange.Sell, Price: p, Volume: vol})
+			continue
+		}
 		if sellBudget.LessThan(l.sizes[i]) {
 			vol = inst.RoundVolume(sellBudget)
 		}
@@ -367,6 +391,18 @@ func (l *Ladder) fresh(v strategy.View, t *top) []strategy.Quote {
 	}
 	l.quotes = quotes
 	return quotes
+}
+
+// keptPartial finds an open order resting at exactly price p that the order manager keeps
+// for a wanted volume vol although it is partly filled (remaining < vol ≤ its volume), and
+// returns its remaining volume.
+func keptPartial(open []exchange.Order, side exchange.Side, p, vol decimal.Decimal) (decimal.Decimal, bool) {
+	for _, o := range open {
+		if o.Side == side && o.Price.Equal(p) && o.Remaining.LessThan(vol) && !vol.GreaterThan(o.Volume) {
+			return o.Remaining, true
+		}
+	}
+	return decimal.Decimal{}, false
 }
 
 // roundedSizes is every level's size rounded down to inst's lot, computed once per volume
@@ -399,47 +435,55 @@ func (l *Ladder) size(i int) decimal.Decimal {
 	return l.p.Size.Add(l.p.SizeStep.Mul(decimal.NewFromInt(int64(i))))
 }
 
-// hold replaces fresh prices with the prices of the open orders they pair with, level by
-// level, where that is still safe (see the package comment). It rewrites fresh (the ladder's
-// scratch) in place and returns it.
-func (l *Ladder) hold(fresh []strategy.Quote, v strategy.View, t top) []strategy.Quote {
-	bids, asks := l.bids[:0], l.asks[:0]
-	for _, o := range v.Open {
-		switch o.Side {
-		case exchange.Buy:
-			bids = append(bids, o.Price)
-		case exchange.Sell:
-			asks = append(asks, o.Price)
-		}
-	}
-	slices.SortFunc(bids, func(a, b decimal.Decimal) int { return b.Cmp(a) }) // best (highest) first
-	slices.SortFunc(asks, func(a, b decimal.Decimal) int { return a.Cmp(b) }) // best (lowest) first
-	l.bids, l.asks = bids, asks
-	bestBid, hasBid, bestAsk, hasAsk := t.bid, t.hasBid, t.ask, t.hasAsk
+// hold replaces the fresh prices in l.bids and l.asks with the prices of open orders where
+// that is still safe (see the package comment). Each open order is paired with the level
+// whose fresh price is nearest to it (a level keeps the nearest of the orders that chose
+// it), not by rank: after a fill, the orders left must stay with their own levels and the
+// filled level take its fresh price. A held price that would not keep its side strictly
+// ordered gives way to the fresh one, so no two levels ever share a price.
+func (l *Ladder) hold(v strategy.View, t top) {
 	maxDrift := l.p.ToleranceBps.Mul(decimal.NewFromInt(holdFactor))
-
-	var nb, na int
-	for i, q := range fresh {
-		var held decimal.Decimal
-		var ok bool
-		switch q.Side {
-		case exchange.Buy:
-			if nb < len(bids) {
-				held, ok = bids[nb], true
-				nb++
-				ok = ok && !(hasAsk && held.GreaterThanOrEqual(bestAsk))
+	for _, side := range [2]exchange.Side{exchange.Buy, exchange.Sell} {
+		px := l.bids
+		if side == exchange.Sell {
+			px = l.asks
+		}
+		l.claim = slices.Grow(l.claim[:0], len(px))[:len(px)]
+		for i := range l.claim {
+			l.claim[i] = -1
+		}
+		l.claimDist = slices.Grow(l.claimDist[:0], len(px))[:len(px)]
+		for j, o := range v.Open {
+			if o.Side != side || len(px) == 0 {
+				continue
 			}
-		case exchange.Sell:
-			if na < len(asks) {
-				held, ok = asks[na], true
-				na++
-				ok = ok && !(hasBid && held.LessThanOrEqual(bestBid))
+			if (side == exchange.Buy && t.hasAsk && o.Price.GreaterThanOrEqual(t.ask)) ||
+				(side == exchange.Sell && t.hasBid && o.Price.LessThanOrEqual(t.bid)) {
+				continue // at or through the opposite best: never held
+			}
+			k, dist := 0, o.Price.Sub(px[0]).Abs()
+			for i := 1; i < len(px); i++ {
+				if d := o.Price.Sub(px[i]).Abs(); d.LessThan(dist) {
+					k, dist = i, d
+				}
+			}
+			// |held − fresh| × 10⁴ ≤ 4·tol × fresh
+			if dist.Shift(4).GreaterThan(maxDrift.Mul(px[k])) {
+				continue
+			}
+			if l.claim[k] < 0 || dist.LessThan(l.claimDist[k]) {
+				l.claim[k], l.claimDist[k] = j, dist
 			}
 		}
-		// |held − fresh| × 10⁴ ≤ 4·tol × fresh
-		if ok && held.Sub(q.Price).Abs().Shift(4).LessThanOrEqual(maxDrift.Mul(q.Price)) {
-			fresh[i].Price = held
+		for i := range px {
+			if l.claim[i] < 0 {
+				continue
+			}
+			held := v.Open[l.claim[i]].Price
+			if i > 0 && ((side == exchange.Buy && !held.LessThan(px[i-1])) || (side == exchange.Sell && !held.GreaterThan(px[i-1]))) {
+				continue // would share or swap places with the level before: fresh
+			}
+			px[i] = held
 		}
 	}
-	return fresh
 }
