@@ -63,6 +63,9 @@ type manager struct {
 	refusedUntil [3]time.Time
 	liveCount    atomic.Int64
 	plan         plan
+	// closing: the runner is shutting down. No one will be left to see a received insert
+	// accepted, so no lookup (a reconcile's included) concludes a young pending one.
+	closing bool
 }
 
 // newManager makes an order manager. Dependencies may be nil only in tests that never reach
@@ -455,7 +458,7 @@ func (m *manager) lookup(ctx context.Context, o *order, shutdown bool) {
 		}
 		return
 	}
-	if shutdown && o.phase == phasePending && now.Before(o.sentAt.Add(m.t.insertTimeout)) {
+	if (shutdown || m.closing) && o.phase == phasePending && now.Before(o.sentAt.Add(m.t.insertTimeout)) {
 		// Received, perhaps not accepted yet: nobody would be left to see it accepted.
 		o.checkAt = now.Add(m.t.retryDelay)
 		o.cancelAt = time.Time{} // cancel again once it shows

@@ -51,7 +51,7 @@ type runner struct {
 	// fills recovered from gapSince) and covered by one reconcile at a health tick once due;
 	// meanwhile the gate keeps the strategy paused, as for any private-stream gap.
 	lastFetch time.Time
-	gapOpen   bool // a private-stream gap began and its fills are not recovered yet: prune nothing
+	gapOpen   bool // a private-stream gap began and the stream has not come back since: prune nothing
 	gapsOwed  int
 	gapSince  time.Time
 }
@@ -72,7 +72,11 @@ type reconcileMsg struct {
 	asOf  time.Time
 	fetch bool
 	since time.Time // with fetch: recover fills from here first (zero: none to recover)
-	done  chan struct{}
+	// owed marks the runner's own reconcile of owed gaps (at a health tick, at shutdown):
+	// unlike the router's, sent when the stream came back, it ends no gap, so a gap that
+	// began since (the stream may be down again) stays open.
+	owed bool
+	done chan struct{}
 }
 
 func (r *runner) poke() {
@@ -122,7 +126,7 @@ func (r *runner) run(ctx context.Context) {
 		if r.health.Swap(false) {
 			if r.gapsOwed > 0 && r.e.cfg.Clock().Sub(r.lastFetch) >= reconcileSpacing {
 				r.m.log.Info("reconcile_coalesced", zap.Int("gaps", r.gapsOwed))
-				r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince})
+				r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince, owed: true})
 			}
 			if !r.fillsOwed.IsZero() && !r.e.cfg.Clock().Before(r.fillsRetryAt) {
 				r.recoverFills(ctx, r.fillsOwed)
@@ -212,13 +216,17 @@ func (r *runner) reconcile(ctx context.Context, msg reconcileMsg) {
 	if r.gapsOwed > 0 && !r.gapSince.IsZero() && (msg.since.IsZero() || r.gapSince.Before(msg.since)) {
 		msg.since = r.gapSince // cover the owed gaps' fills too
 	}
+	if !msg.owed {
+		// The stream is back: this gap's fills are recovered now or owed (gapsOwed).
+		r.gapOpen = false
+	}
 	if !r.lastFetch.IsZero() && now.Sub(r.lastFetch) < reconcileSpacing {
 		r.gapsOwed++
 		r.gapSince = msg.since
 		r.m.log.Debug("reconcile_deferred", zap.Int("gaps", r.gapsOwed))
 		return
 	}
-	r.lastFetch, r.gapsOwed, r.gapSince, r.gapOpen = now, 0, time.Time{}, false
+	r.lastFetch, r.gapsOwed, r.gapSince = now, 0, time.Time{}
 	// Fills first: an order that filled during the gap must be settled as filled before a
 	// lookup that no longer finds it open would conclude it cancelled.
 	if !msg.since.IsZero() {
@@ -250,7 +258,6 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 		return
 	}
 	r.fillsOwed = time.Time{}
-	defer r.noteSettled()
 	recovered := 0
 	for _, f := range fills {
 		if r.m.onFill(f) {
@@ -259,7 +266,9 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 	}
 	if recovered > 0 {
 		r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", since))
+		r.e.refreshWanted.Store(true) // a snapshot from before the gap was noticed may hold them
 	}
+	r.noteSettled()
 }
 
 // noteSettled records that the fills of every gap drained so far are recovered, once none
@@ -267,6 +276,9 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 func (r *runner) noteSettled() {
 	if !r.gapOpen && r.gapsOwed == 0 && r.fillsOwed.IsZero() {
 		r.gapsSettled.Store(r.gapSeen)
+		if r.e.refreshWanted.Load() {
+			r.e.requestRefresh()
+		}
 	}
 }
 
@@ -439,14 +451,9 @@ func reduceOnly(qs []strategy.Quote, pos decimal.Decimal, inst exchange.Instrume
 // them gone: through the private stream, and by looking each one up every shutdownPoll in
 // case the stream is gone. It gives up when ctx ends.
 func (r *runner) shutdown(ctx context.Context) {
+	r.m.closing = true
 	r.drain(ctx)
-	if r.gapsOwed > 0 {
-		r.lastFetch = time.Time{}
-		r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince})
-	}
-	if !r.fillsOwed.IsZero() {
-		r.recoverFills(ctx, r.fillsOwed)
-	}
+	r.payOwed(ctx)
 	r.m.pullAll(ctx, true)
 	poll := time.NewTicker(r.e.shutdownPoll)
 	defer poll.Stop()
@@ -457,8 +464,24 @@ func (r *runner) shutdown(ctx context.Context) {
 		case <-r.wake:
 			r.drain(ctx)
 		case <-poll.C:
+			// A gap during the wait: no health tick pays its reconcile, and the lookups below
+			// would conclude an order that filled in it cancelled.
+			r.payOwed(ctx)
 			r.m.resolve(ctx, true, true)
 		}
 		r.m.pullAll(ctx, true) // re-cancel what a lookup found still open
+	}
+}
+
+// payOwed runs, at shutdown, the reconcile and fill recovery still owed, without waiting for
+// reconcileSpacing or a health tick: fills a gap hid must be counted before the shutdown
+// lookups conclude their orders cancelled.
+func (r *runner) payOwed(ctx context.Context) {
+	if r.gapsOwed > 0 {
+		r.lastFetch = time.Time{}
+		r.reconcile(ctx, reconcileMsg{fetch: true, since: r.gapSince, owed: true})
+	}
+	if !r.fillsOwed.IsZero() {
+		r.recoverFills(ctx, r.fillsOwed)
 	}
 }

@@ -187,6 +187,7 @@ type Ladder struct {
 	bids, asks []decimal.Decimal // level prices, best first
 	claim      []int             // hold: index in View.Open of the order held at each level, −1 none
 	claimDist  []decimal.Decimal
+	kept       []bool // sizing: View.Open[j] is a partly filled order already charged to a level
 }
 
 // NewLadder makes a ladder from validated parameters.
@@ -348,15 +349,20 @@ func (l *Ladder) fresh(v strategy.View, holding bool) []strategy.Quote {
 		}
 	}
 	quotes := l.quotes[:0]
+	l.kept = slices.Grow(l.kept[:0], len(v.Open))[:len(v.Open)]
+	clear(l.kept)
 	for i, p := range l.bids {
 		vol := lots[i]
 		cost := vol.Mul(p)
-		if rem, ok := keptPartial(v.Open, exchange.Buy, p, vol); ok && rem.Mul(p).LessThanOrEqual(buyBudget) {
-			// The order manager keeps this level's partly filled order as it is: it costs
-			// only what it still holds.
-			buyBudget = buyBudget.Sub(rem.Mul(p))
-			quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
-			continue
+		if j := l.keptPartial(v.Open, exchange.Buy, p, vol); j >= 0 {
+			if held := v.Open[j].Price.Mul(v.Open[j].Remaining); held.LessThanOrEqual(buyBudget) {
+				// The order manager keeps this level's partly filled order as it is: it costs
+				// only what it still holds.
+				l.kept[j] = true
+				buyBudget = buyBudget.Sub(held)
+				quotes = append(quotes, strategy.Quote{Side: exchange.Buy, Price: p, Volume: vol})
+				continue
+			}
 		}
 		if cost.GreaterThan(buyBudget) {
 			vol = inst.RoundVolume(buyBudget.DivRound(p, inst.VolumePrecision+2))
@@ -375,8 +381,9 @@ func (l *Ladder) fresh(v strategy.View, holding bool) []strategy.Quote {
 	for i, p := range l.asks {
 		// RoundVolume(min(size, budget)): the rounded size unless the budget is smaller.
 		vol := lots[i]
-		if rem, ok := keptPartial(v.Open, exchange.Sell, p, vol); ok && rem.LessThanOrEqual(sellBudget) {
-			sellBudget = sellBudget.Sub(rem)
+		if j := l.keptPartial(v.Open, exchange.Sell, p, vol); j >= 0 && v.Open[j].Remaining.LessThanOrEqual(sellBudget) {
+			l.kept[j] = true
+			sellBudget = sellBudget.Sub(v.Open[j].Remaining)
 			quotes = append(quotes, strategy.Quote{Side: exchange.Sell, Price: p, Volume: vol})
 			continue
 		}
@@ -393,16 +400,28 @@ func (l *Ladder) fresh(v strategy.View, holding bool) []strategy.Quote {
 	return quotes
 }
 
-// keptPartial finds an open order resting at exactly price p that the order manager keeps
-// for a wanted volume vol although it is partly filled (remaining < vol ≤ its volume), and
-// returns its remaining volume.
-func keptPartial(open []exchange.Order, side exchange.Side, p, vol decimal.Decimal) (decimal.Decimal, bool) {
-	for _, o := range open {
-		if o.Side == side && o.Price.Equal(p) && o.Remaining.LessThan(vol) && !vol.GreaterThan(o.Volume) {
-			return o.Remaining, true
+// keptPartial finds the open order the order manager keeps for a level quoted at p with
+// volume vol although it is partly filled (remaining < vol ≤ its volume): one within the
+// tolerance of p (|price − p|·10⁴ ≤ tol·p, the manager's band; exactly p with tolerance 0),
+// the nearest, not claimed by a level before. It returns its index in open, or −1.
+func (l *Ladder) keptPartial(open []exchange.Order, side exchange.Side, p, vol decimal.Decimal) int {
+	best := -1
+	var bestDist decimal.Decimal
+	for j, o := range open {
+		// Not partly filled (the usual case, and a cheap test): never one.
+		if o.Side != side || l.kept[j] || !o.Remaining.LessThan(o.Volume) ||
+			!o.Remaining.LessThan(vol) || vol.GreaterThan(o.Volume) {
+			continue
+		}
+		dist := o.Price.Sub(p).Abs()
+		if dist.Shift(4).GreaterThan(l.p.ToleranceBps.Mul(p)) {
+			continue
+		}
+		if best < 0 || dist.LessThan(bestDist) {
+			best, bestDist = j, dist
 		}
 	}
-	return decimal.Decimal{}, false
+	return best
 }
 
 // roundedSizes is every level's size rounded down to inst's lot, computed once per volume
