@@ -18,6 +18,15 @@ import (
 // runner is one strategy instance's goroutine: it owns the strategy and its order manager.
 // Market data reaches it conflated (a slot holding only the newest book and trade); private
 // messages through an unbounded queue, so none is ever dropped.
+//
+// A private-stream gap, in the runner's terms: it begins with a gapMsg (gapOpen; pruning of
+// ended orders is held so a fill recovered later still finds its order) and its stream-up
+// reconcile ends it. That reconcile first recovers the fills since the gap (a failure leaves
+// fillsOwed, retried each second), then lists the open orders; if it comes within
+// reconcileSpacing of the last one it is owed instead (gapsOwed, gapSince) and paid at a
+// health tick or at shutdown. While fills are owed in any form nothing is quoted
+// (whyPull), and balance snapshots are not applied (gapsSettled lags gapsBegun), since a
+// snapshot may already hold the fills the recovery is about to add.
 type runner struct {
 	e    *Engine
 	inst Instance
