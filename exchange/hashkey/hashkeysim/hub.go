@@ -1,6 +1,7 @@
 package hashkeysim
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -254,6 +255,8 @@ type dispatcher struct {
 	mu    sync.Mutex
 	queue []privMsg
 	wake  chan struct{}
+	// blocked is next's scratch set of accounts whose oldest queued message is not due yet.
+	blocked map[string]bool
 }
 
 type privMsg struct {
@@ -261,7 +264,11 @@ type privMsg struct {
 	data    []byte
 	due     time.Time // not before (private delay)
 	reorder bool
-	heldAt  time.Time // when reordering held it back
+	// dup sends it twice when it goes out. Duplicating on delivery rather than queueing two
+	// copies keeps the reorder fault swapping distinct messages: two queued copies would
+	// only ever be swapped with each other, and duplicate+reorder would reorder nothing.
+	dup    bool
+	heldAt time.Time // when reordering held it back
 }
 
 // privFaults is the private-stream fault state at the time a message is queued.
@@ -275,19 +282,16 @@ type privFaults struct {
 const reorderHold = 20 * time.Millisecond
 
 func newDispatcher(h *hub) *dispatcher {
-	return &dispatcher{hub: h, wake: make(chan struct{}, 1)}
+	return &dispatcher{hub: h, wake: make(chan struct{}, 1), blocked: make(map[string]bool)}
 }
 
 func (d *dispatcher) push(key string, data []byte, f privFaults) {
-	m := privMsg{key: key, data: data, reorder: f.reorder}
+	m := privMsg{key: key, data: data, reorder: f.reorder, dup: f.duplicate}
 	if f.delay > 0 {
 		m.due = time.Now().Add(f.delay)
 	}
 	d.mu.Lock()
 	d.queue = append(d.queue, m)
-	if f.duplicate {
-		d.queue = append(d.queue, m)
-	}
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -295,19 +299,38 @@ func (d *dispatcher) push(key string, data []byte, f privFaults) {
 	}
 }
 
-func (d *dispatcher) pop() (privMsg, bool) {
+// next removes and returns the first queued message that may go out now: one that is due and
+// not behind an earlier message of its own account. The delay fault keeps each account's
+// stream in order, but one account's delayed messages must not hold up another's (nor, once
+// the fault is lifted, messages queued after them for other accounts). With nothing ready it
+// returns the time the first waiting message falls due (zero when the queue is empty).
+func (d *dispatcher) next(now time.Time) (privMsg, bool, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.queue) == 0 {
-		return privMsg{}, false
+	clear(d.blocked)
+	var dueAt time.Time
+	for i, m := range d.queue {
+		if d.blocked[m.key] {
+			continue
+		}
+		if !m.due.After(now) {
+			if i == 0 {
+				d.queue[0] = privMsg{}
+				d.queue = d.queue[1:]
+			} else {
+				d.queue = slices.Delete(d.queue, i, i+1)
+			}
+			if len(d.queue) == 0 {
+				d.queue = nil
+			}
+			return m, true, time.Time{}
+		}
+		if dueAt.IsZero() || m.due.Before(dueAt) {
+			dueAt = m.due
+		}
+		d.blocked[m.key] = true
 	}
-	m := d.queue[0]
-	d.queue[0] = privMsg{}
-	d.queue = d.queue[1:]
-	if len(d.queue) == 0 {
-		d.queue = nil
-	}
-	return m, true
+	return privMsg{}, false, dueAt
 }
 
 // run delivers until quit is closed. With reordering on, a message is held back until the
@@ -318,53 +341,61 @@ func (d *dispatcher) run(quit <-chan struct{}) {
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		m, ok := d.pop()
+		m, ok, dueAt := d.next(time.Now())
 		if !ok {
-			if len(held) == 0 {
-				select {
-				case <-d.wake:
-				case <-quit:
-					return
-				}
-				continue
+			// Sleep until a new message, the first delayed one falls due, or a held one has
+			// waited reorderHold for a successor.
+			var wait time.Duration
+			armed, flushHeld := false, false
+			if !dueAt.IsZero() {
+				wait, armed = time.Until(dueAt), true
 			}
-			timer.Reset(reorderHold)
+			if len(held) > 0 && (!armed || reorderHold < wait) {
+				wait, armed, flushHeld = reorderHold, true, true
+			}
+			var fire <-chan time.Time
+			if armed {
+				timer.Reset(wait)
+				fire = timer.C
+			}
 			select {
 			case <-d.wake:
 				timer.Stop()
-			case <-timer.C:
-				for k, h := range held {
-					d.hub.deliver(k, h.data)
-					delete(held, k)
+			case <-fire:
+				if flushHeld {
+					for k, h := range held {
+						d.send(h)
+						delete(held, k)
+					}
 				}
 			case <-quit:
 				return
 			}
 			continue
 		}
-		if wait := time.Until(m.due); !m.due.IsZero() && wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-quit:
-				return
-			}
-		}
 		if h, ok := held[m.key]; ok {
-			d.hub.deliver(m.key, m.data)
-			d.hub.deliver(h.key, h.data)
+			d.send(m)
+			d.send(h)
 			delete(held, m.key)
 		} else if m.reorder {
 			m.heldAt = time.Now()
 			held[m.key] = m
 		} else {
-			d.hub.deliver(m.key, m.data)
+			d.send(m)
 		}
 		for k, h := range held { // a busy stream of other accounts must not strand one
 			if time.Since(h.heldAt) >= reorderHold {
-				d.hub.deliver(k, h.data)
+				d.send(h)
 				delete(held, k)
 			}
 		}
+	}
+}
+
+// send delivers one message, twice under the duplicate fault.
+func (d *dispatcher) send(m privMsg) {
+	d.hub.deliver(m.key, m.data)
+	if m.dup {
+		d.hub.deliver(m.key, m.data)
 	}
 }

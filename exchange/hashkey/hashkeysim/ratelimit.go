@@ -52,6 +52,12 @@ func (w *window) allow(now int64, limit, cost int) bool {
 		w.start = (w.start + 1) % len(w.ts)
 		w.n--
 	}
+	// A clock that stepped back (a wall-clock correction, a test clock set earlier) leaves
+	// calls stamped after now: forget them rather than let them fill the window until the
+	// clock catches up.
+	for w.n > 0 && w.ts[(w.start+w.n-1)%len(w.ts)] > now {
+		w.n--
+	}
 	if w.n+cost > limit {
 		return false
 	}

@@ -95,7 +95,11 @@ func (s *Server) endpoints() map[string]endpoint {
 // serveREST is every call under /APITrade/v1/: latency fault, body cap, authentication,
 // rate limits, the 1005 fault, the call itself, then the lost-answer fault.
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
-	received := s.now()
+	// The rate window runs on the unskewed clock: calls stamped under a ClockSkew that is
+	// later lifted (or lowered) would otherwise sit "in the future" and fill the window for
+	// as long as the skew was.
+	arrived := s.clock()
+	received := arrived.Add(s.faults.clockSkew())
 	if d := s.faults.latencyNow(); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -140,7 +144,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		}
 		rc.acct = acct
 	}
-	if rep, limited := s.rateLimit(rc, ep, path, received); limited {
+	if rep, limited := s.rateLimit(rc, ep, path, arrived); limited {
 		writeReply(w, rep)
 		return
 	}
