@@ -321,7 +321,7 @@ func (d *daemon) exchangeConfig() (hashkey.Config, error) {
 	scfg := hashkeysim.Config{
 		Seed:         d.cfg.Sim.Seed,
 		TickInterval: d.cfg.Sim.Tick,
-		Volatility:   decimal.NewFromFloat(d.cfg.Sim.Volatility),
+		Volatility:   simVolatility(decimal.NewFromFloat(d.cfg.Sim.Volatility)),
 		Logger:       d.log.Named("sim").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)),
 	}
 	if x.Signing != "" {

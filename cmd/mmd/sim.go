@@ -129,7 +129,7 @@ func (c *SimCommand) Run(ctx context.Context, args []string) error {
 		Signing:      f.signing,
 		Seed:         f.seed,
 		TickInterval: f.tick,
-		Volatility:   vol,
+		Volatility:   simVolatility(vol),
 		IdleTimeout:  f.idle,
 		Logger:       log,
 	}
@@ -216,4 +216,13 @@ func applyFaults(x *hashkeysim.Faults, f simFlags) {
 	if f.quirks {
 		x.Quirks(true)
 	}
+}
+
+// simVolatility passes a volatility to the simulator, whose zero means its default (2 bps):
+// a configured 0 means a market that holds still, which a tiny value gives.
+func simVolatility(bps decimal.Decimal) decimal.Decimal {
+	if bps.IsZero() {
+		return decimal.New(1, -12)
+	}
+	return bps
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // lockedBuffer collects the logs the command writes from several goroutines.
@@ -207,5 +209,16 @@ func TestSimCommandFlagErrors(t *testing.T) {
 	}
 	if !strings.Contains(c.Usage(), "--drop-every") {
 		t.Error("usage does not list the fault flags")
+	}
+}
+
+// A configured volatility of 0 holds the market still; the simulator's own zero would mean
+// its default of 2 bps.
+func TestSimVolatilityZeroHoldsStill(t *testing.T) {
+	if v := simVolatility(decimal.Zero); v.IsZero() || v.GreaterThan(decimal.New(1, -9)) {
+		t.Fatalf("simVolatility(0) = %s, want a tiny positive value", v)
+	}
+	if v := simVolatility(decimal.NewFromInt(3)); !v.Equal(decimal.NewFromInt(3)) {
+		t.Fatalf("simVolatility(3) = %s", v)
 	}
 }
