@@ -706,7 +706,21 @@ func (g *Gate) Counters() Counters {
 // refresh brings a strategy's time-driven state up to now: expired pending inserts, the
 // exchange day, the fail-closed health and the loss ladder. Called with g.mu held.
 func (g *Gate) refresh(st *strategyState, now time.Time) {
+	// A deadline further ahead than the period that set it was set before the wall clock
+	// stepped back (after a mistaken step forward): it restarts now, or it would hold until
+	// the wall clock caught up with the mistaken reading.
+	for i := range st.pulledUntil {
+		if st.pulledUntil[i].Sub(now) > st.lim.FillBurstCooldown {
+			st.pulledUntil[i] = now.Add(st.lim.FillBurstCooldown)
+		}
+	}
+	if st.backoffUntil.Sub(now) > st.backoff {
+		st.backoffUntil = now.Add(st.backoff)
+	}
 	for id, o := range st.orders {
+		if o.pending && o.sentAt.After(now) {
+			o.sentAt = now
+		}
 		if o.pending && now.Sub(o.sentAt) > pendingExpiry {
 			delete(st.orders, id)
 			g.log.Warn("risk_pending_expired", zap.String("strategy", st.name), zap.String("local_id", id),

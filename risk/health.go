@@ -53,10 +53,15 @@ func (g *Gate) badReason(st *strategyState, now time.Time) string {
 func (g *Gate) touchHealth(st *strategyState, now time.Time) {
 	reason := g.badReason(st, now)
 	st.bad = reason != ""
+	if now.Before(st.lastBad) {
+		// The wall clock stepped back past the last bad instant: the healthy period restarts
+		// now. That is never shorter in real time (the bad instant was seen before the step),
+		// and a clock stepped far forward by mistake and corrected does not keep the strategy
+		// paused until the wall clock catches up with the mistaken reading.
+		st.lastBad = now
+	}
 	if st.bad {
-		if now.After(st.lastBad) { // a clock stepping back never shortens the healthy period
-			st.lastBad = now
-		}
+		st.lastBad = now
 		st.lastBadWhy = reason
 		if kind := reasonKind(reason); kind != st.badKind {
 			st.badKind, st.badSince = kind, now

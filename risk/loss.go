@@ -36,6 +36,16 @@ func exchangeDay(t time.Time) int64 {
 	return d
 }
 
+// exchangeDayStart is the instant exchange day d begins (midnight UTC+8).
+func exchangeDayStart(d int64) time.Time {
+	return time.Unix(d*86400-exchangeDayOffset, 0)
+}
+
+// dayStepBack is how far before the current exchange day's start the wall clock must be for
+// the day to follow it back: beyond any NTP step, so that a step back across midnight and
+// forward again cannot roll the day twice.
+const dayStepBack = time.Hour
+
 // mark is the robust mark of the strategy's instrument at now; before any book it is the mid at
 // the newest fill (the position is then marked flat to its fills).
 func (st *strategyState) mark(now time.Time) decimal.Decimal {
@@ -82,10 +92,19 @@ func (g *Gate) touchLoss(st *strategyState, now time.Time) {
 	total := st.pnl(st.markOf(mid2, ok)).Total
 	// The day only moves forward: a wall clock stepped back across midnight UTC+8 must not roll
 	// it back (and forward again), each time re-baselining the day's loss and order budget.
-	if d := key.day; d > st.day {
+	// A clock more than dayStepBack before the day's start is another matter: the reading
+	// that rolled the day was the mistake (a step forward, now undone), and holding the day
+	// there would stop the daily reset until the wall clock caught up with it. The day then
+	// follows the clock back without re-baselining: the counts so far are this day's.
+	switch d := key.day; {
+	case d > st.day:
 		g.log.Info("risk_day_rolled", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
 			zap.Int("orders", st.ordersToday), zap.String("day_pnl", total.Sub(st.dayStart).String()))
 		st.day, st.ordersToday, st.dayStart = d, 0, total
+	case d < st.day && now.Before(exchangeDayStart(st.day).Add(-dayStepBack)):
+		g.log.Warn("risk_day_stepped_back", zap.String("strategy", st.name), zap.String("instrument", st.in.inst.ID),
+			zap.Int64("from_day", st.day), zap.Int64("to_day", d), zap.Time("now", now))
+		st.day = d
 	}
 	if total.GreaterThan(st.peak) {
 		st.peak = total
