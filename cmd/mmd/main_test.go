@@ -28,30 +28,7 @@ func TestMain(m *testing.M) {
 // The reader of mmd's log going away (`mmd run | jq`, then Ctrl-C reaches jq first) must not
 // kill mmd with SIGPIPE before it has cancelled its orders: it shuts down and exits 0.
 func TestBrokenStdoutDoesNotStopShutdown(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "tick.yaml"), []byte(tickStrategy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), mainArgsEnv+"=run --strategies "+dir)
-	cmd.Stdout, cmd.Stderr = w, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	r, cmd, stderr, exited := startMainProcess(t)
 
 	// Read the log until the strategy has an order out, then stop reading: every later line
 	// is written to a pipe nobody reads.
@@ -91,4 +68,36 @@ func TestBrokenStdoutDoesNotStopShutdown(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("mmd did not exit within 60s of SIGINT")
 	}
+}
+
+// startMainProcess runs mmd's main as a real process, paper-trading one tight ladder, and
+// returns the read end of its stdout, the process, its stderr and a channel that gets Wait's
+// result. The process is killed when the test ends if it is still running.
+func startMainProcess(t *testing.T) (*os.File, *exec.Cmd, *strings.Builder, <-chan error) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tick.yaml"), []byte(tickStrategy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &strings.Builder{}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), mainArgsEnv+"=run --strategies "+dir)
+	cmd.Stdout, cmd.Stderr = w, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	return r, cmd, stderr, exited
 }

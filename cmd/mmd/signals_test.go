@@ -6,9 +6,7 @@ package main
 import (
 	"bufio"
 	"errors"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,30 +19,7 @@ import (
 // Until SIGHUP means reload, it must take the orderly path of SIGTERM: cancel everything,
 // wait for the exchange to confirm, log shutdown_complete with open_orders 0, exit 0.
 func TestSIGHUPCancelsBeforeExit(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "tick.yaml"), []byte(tickStrategy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), mainArgsEnv+"=run --strategies "+dir)
-	cmd.Stdout, cmd.Stderr = w, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	r, cmd, stderr, exited := startMainProcess(t)
 
 	// Read the whole log: signal once an order has been sent, remember shutdown_complete.
 	sent := make(chan struct{})
