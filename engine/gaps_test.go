@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/mmd-dev/mmd/exchange"
-	"github.com/mmd-dev/mmd/strategy/ladder"
 )
 
 // Private-stream gaps meeting reconcile spacing, balance refreshes and shutdown, from a second
@@ -63,7 +62,7 @@ func TestEngineCoalescedReconcileKeepsLaterGapOpen(t *testing.T) {
 	h.venue.set(postFillBalances)
 	// The refresher runs every 5 ms: a bounded moment to apply the snapshot in the gap (an
 	// engine that rightly skips snapshots during a gap never does).
-	h.reviewWaitUpTo(time.Second, func() bool { return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) })
+	h.waitUpTo(time.Second, func() bool { return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) })
 	h.venue.set(func(v *venue) { v.balancesErr = fmt.Errorf("HTTP 502") }) // later refreshes fail
 	// Gap 3 ends: its fills are recovered.
 	h.clock.Advance(reconcileSpacing)
@@ -154,7 +153,7 @@ func TestEngineSnapshotBeforeGapNoticedNotCountedTwice(t *testing.T) {
 	right := func() bool {
 		return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) && h.eng.Inventory("BTC").Total.Equal(dec("0.99845065"))
 	}
-	if !h.reviewWaitUpTo(2*time.Second, right) {
+	if !h.waitUpTo(2*time.Second, right) {
 		t.Errorf("ETH total %s, BTC total %s; the exchange has 10.04995 and 0.99845065: the fill was counted twice",
 			h.eng.Inventory("ETH").Total, h.eng.Inventory("BTC").Total)
 	}
@@ -166,30 +165,7 @@ func TestEngineSnapshotBeforeGapNoticedNotCountedTwice(t *testing.T) {
 // that level its full size (it looked for a kept partial order at exactly the fresh price),
 // so the second ask's 0.03 was cut to 0.01 and the order manager cancelled and replaced it.
 func TestEnginePartialFillThenTickDoesNotChurnNextLevel(t *testing.T) {
-	l := realLadder(t, ladder.Params{
-		Levels: 2, SpreadBps: dec("20"), StepBps: dec("10"), Size: dec("0.05"), Reference: ladder.RefMid,
-		ToleranceBps: dec("5"), TargetBaseRatio: dec("0.5"),
-	})
-	rec := &reviewRec{Strategy: l}
-	opt := oneStrategy(rec)
-	opt.venue = func(v *venue) {
-		v.balances = []exchange.Balance{
-			{Asset: "ETH", Balance: dec("0.08"), Available: dec("0.08")},
-			{Asset: "BTC", Balance: dec("1"), Available: dec("1")},
-		}
-	}
-	h := newHarness(t, opt)
-	h.start()
-	h.goLive("0.031000", "0.031100") // asks 0.031113 × 0.05 and 0.031144 × 0.03
-	h.waitFor("four quotes rest", func() bool { return h.eng.OpenOrders() == 4 && len(h.logged("order_accepted")) == 4 })
-	asks := h.reviewOpen(exchange.Sell)
-	if len(asks) != 2 || !asks[1].Volume.Equal(dec("0.03")) {
-		t.Fatalf("asks %v", asks)
-	}
-	f, upd := h.venue.fill(asks[0].LocalID, "0.02", "0.0000006")
-	h.venue.emit(exchange.FillEvent{Fill: f})
-	h.venue.emit(exchange.OrderUpdate{Order: upd})
-	h.waitFor("fill applied", func() bool { return len(h.logged("order_filled")) == 1 })
+	h, rec := partlyFilledAsk(t)
 	h.book("0.031001", "0.031101") // mid 0.031051: fresh asks 0.031114 and 0.031145
 	h.waitFor("the ladder saw the new book", func() bool { return rec.sawBid(31001) })
 	h.decide(time.Millisecond)

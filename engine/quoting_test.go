@@ -28,9 +28,9 @@ func realLadder(t *testing.T, p ladder.Params) *ladder.Ladder {
 	return l
 }
 
-// reviewWaitUpTo waits until cond holds or d has passed (real time), woken by every log line
+// waitUpTo waits until cond holds or d has passed (real time), woken by every log line
 // and venue call, for conditions a correct engine may never bring about.
-func (h *harness) reviewWaitUpTo(d time.Duration, cond func() bool) bool {
+func (h *harness) waitUpTo(d time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for !cond() {
@@ -43,14 +43,14 @@ func (h *harness) reviewWaitUpTo(d time.Duration, cond func() bool) bool {
 	return true
 }
 
-// reviewRec records the books a strategy was shown.
-type reviewRec struct {
+// bookRecorder records the books a strategy was shown.
+type bookRecorder struct {
 	strategy.Strategy
 	mu   sync.Mutex
 	bids []int64 // best bid in ticks of each view
 }
 
-func (r *reviewRec) Quote(v strategy.View) strategy.Wanted {
+func (r *bookRecorder) Quote(v strategy.View) strategy.Wanted {
 	r.mu.Lock()
 	if len(v.Book.Bids) > 0 {
 		r.bids = append(r.bids, v.Book.Bids[0].Price)
@@ -59,14 +59,14 @@ func (r *reviewRec) Quote(v strategy.View) strategy.Wanted {
 	return r.Strategy.Quote(v)
 }
 
-func (r *reviewRec) sawBid(ticks int64) bool {
+func (r *bookRecorder) sawBid(ticks int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.bids) > 0 && r.bids[len(r.bids)-1] == ticks
 }
 
-// reviewOpen lists the venue's open orders on one side, best first.
-func (h *harness) reviewOpen(side exchange.Side) []exchange.Order {
+// venueOpen lists the venue's open orders on one side, best first.
+func (h *harness) venueOpen(side exchange.Side) []exchange.Order {
 	h.venue.mu.Lock()
 	defer h.venue.mu.Unlock()
 	var out []exchange.Order
@@ -101,7 +101,7 @@ func TestEngineLadderFillNeverStacksTwoBids(t *testing.T) {
 	h.waitFor("six quotes rest", func() bool {
 		return len(h.logged("order_accepted")) == 6 && h.eng.OpenOrders() == 6
 	})
-	bids := h.reviewOpen(exchange.Buy)
+	bids := h.venueOpen(exchange.Buy)
 	if len(bids) != 3 {
 		t.Fatalf("bids %v", bids)
 	}
@@ -110,8 +110,8 @@ func TestEngineLadderFillNeverStacksTwoBids(t *testing.T) {
 	h.venue.emit(exchange.OrderUpdate{Order: upd})
 	h.waitFor("fill applied", func() bool { return len(h.logged("order_filled")) == 1 })
 	h.decide(time.Millisecond)
-	h.waitFor("three bids again", func() bool { return len(h.reviewOpen(exchange.Buy)) == 3 && h.eng.OpenOrders() == 6 })
-	got := h.reviewOpen(exchange.Buy)
+	h.waitFor("three bids again", func() bool { return len(h.venueOpen(exchange.Buy)) == 3 && h.eng.OpenOrders() == 6 })
+	got := h.venueOpen(exchange.Buy)
 	for i := 1; i < len(got); i++ {
 		if !got[i].Price.LessThan(got[i-1].Price) {
 			t.Errorf("two open bids at %s after the best bid filled\nvenue:\n%s", got[i].Price, h.venue.openQuotes())
@@ -132,7 +132,7 @@ func TestEngineNoInsertBeyondBalance(t *testing.T) {
 	const btc = "0.00405005" // both full-size bids cost 0.00309405; 0.000956 stays free
 	var mu sync.Mutex
 	var unaffordable []string
-	rec := &reviewRec{Strategy: l}
+	rec := &bookRecorder{Strategy: l}
 	opt := oneStrategy(rec)
 	opt.venue = func(v *venue) {
 		v.balances = []exchange.Balance{
@@ -179,7 +179,7 @@ func TestEngineNoInsertBeyondBalance(t *testing.T) {
 	// Level 1's bid fills. The ladder re-quotes it with what its budget leaves after charging
 	// level 0 at 0.030962 (0.00095725 → 0.031 at 0.030869 = 0.000956939) — but level 0 is the
 	// kept bid at 0.030987, and only 0.000956 is free.
-	bids := h.reviewOpen(exchange.Buy)
+	bids := h.venueOpen(exchange.Buy)
 	f, upd := h.venue.fill(bids[1].LocalID, "0.05", "0.00005")
 	h.venue.emit(exchange.FillEvent{Fill: f})
 	h.venue.emit(exchange.OrderUpdate{Order: upd})
@@ -221,7 +221,7 @@ func TestEngineGapFillNotCountedTwice(t *testing.T) {
 	})
 	// The refresher runs every 5 ms: give it a bounded moment to apply the snapshot in the gap
 	// (an engine that rightly skips snapshots during a gap never does).
-	h.reviewWaitUpTo(2*time.Second, func() bool { return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) })
+	h.waitUpTo(2*time.Second, func() bool { return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) })
 	h.venue.set(func(v *venue) { v.balancesErr = fmt.Errorf("HTTP 502") }) // the next refreshes fail
 	h.venue.set(func(v *venue) { v.dropPrivate = false })
 	h.clock.Advance(reconcileSpacing)
@@ -305,13 +305,13 @@ func TestEngineReduceOnlyCapNotDelayed(t *testing.T) {
 	pos := h.gate.Status("s1").Position
 	capped := func() bool {
 		sells := decimal.Zero
-		for _, o := range h.reviewOpen(exchange.Sell) {
+		for _, o := range h.venueOpen(exchange.Sell) {
 			sells = sells.Add(o.Remaining)
 		}
 		return !sells.GreaterThan(pos.Abs())
 	}
 	// Nothing to wait for if the bug holds (no decision happens): a bounded window.
-	if !h.reviewWaitUpTo(2*time.Second, capped) {
+	if !h.waitUpTo(2*time.Second, capped) {
 		t.Errorf("reducing-only, position %s, but asks beyond it rest (held back by MinInterval)\nvenue:\n%s", pos, h.venue.openQuotes())
 	}
 }
@@ -345,11 +345,24 @@ func TestPlanKeepsShiftedLadder(t *testing.T) {
 // what that order shows, so the manager cancels it and sends a smaller one: a partial fill of
 // one level churns the next (losing its queue place) and leaves the filled part's base idle.
 func TestEnginePartialFillDoesNotChurnNextLevel(t *testing.T) {
+	h, _ := partlyFilledAsk(t)
+	h.decide(time.Millisecond)
+	if _, can, _ := h.venue.counts(); can != 0 {
+		t.Errorf("a partial fill of the best ask led to %d cancels (the second ask, 0.03, is to be replaced by 0.01)\nvenue:\n%s", can, h.venue.openQuotes())
+	}
+}
+
+// partlyFilledAsk runs the real two-level ladder (tolerance 5 bps, minRefresh 0) with a
+// binding base balance (0.08 ETH: asks of 0.05 and 0.03), then fills 0.02 of the best ask.
+// It returns the harness and the recorder of the books the ladder saw.
+func partlyFilledAsk(t *testing.T) (*harness, *bookRecorder) {
+	t.Helper()
 	l := realLadder(t, ladder.Params{
 		Levels: 2, SpreadBps: dec("20"), StepBps: dec("10"), Size: dec("0.05"), Reference: ladder.RefMid,
 		ToleranceBps: dec("5"), TargetBaseRatio: dec("0.5"),
 	})
-	opt := oneStrategy(l)
+	rec := &bookRecorder{Strategy: l}
+	opt := oneStrategy(rec)
 	opt.venue = func(v *venue) {
 		v.balances = []exchange.Balance{
 			{Asset: "ETH", Balance: dec("0.08"), Available: dec("0.08")},
@@ -360,7 +373,7 @@ func TestEnginePartialFillDoesNotChurnNextLevel(t *testing.T) {
 	h.start()
 	h.goLive("0.031000", "0.031100") // asks 0.031113 × 0.05 and 0.031144 × 0.03
 	h.waitFor("four quotes rest", func() bool { return h.eng.OpenOrders() == 4 && len(h.logged("order_accepted")) == 4 })
-	asks := h.reviewOpen(exchange.Sell)
+	asks := h.venueOpen(exchange.Sell)
 	if len(asks) != 2 || !asks[1].Volume.Equal(dec("0.03")) {
 		t.Fatalf("asks %v", asks)
 	}
@@ -368,8 +381,5 @@ func TestEnginePartialFillDoesNotChurnNextLevel(t *testing.T) {
 	h.venue.emit(exchange.FillEvent{Fill: f})
 	h.venue.emit(exchange.OrderUpdate{Order: upd})
 	h.waitFor("fill applied", func() bool { return len(h.logged("order_filled")) == 1 })
-	h.decide(time.Millisecond)
-	if _, can, _ := h.venue.counts(); can != 0 {
-		t.Errorf("a partial fill of the best ask led to %d cancels (the second ask, 0.03, is to be replaced by 0.01)\nvenue:\n%s", can, h.venue.openQuotes())
-	}
+	return h, rec
 }
