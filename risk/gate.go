@@ -346,7 +346,7 @@ func (g *Gate) Insert(ctx context.Context, strategy string, req exchange.OrderRe
 	// With the outcome unknown the order keeps counting as open until an update, a
 	// rejection or pendingExpiry settles it: the worst case is that it rests in the book.
 	g.mu.Unlock()
-	return req, fmt.Errorf("insert %s: %w", req.LocalID, err)
+	return req, err // the client's error names the insert and its local ID already
 }
 
 // check runs every check for an insert, rounding on the way. Called with g.mu held.

@@ -269,6 +269,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"validate", "stray"},
 		{"sim", "--bogus"},
 		{"sim", "--tick", "-1s"},
+		{"sim", "--signing", "v9"},
 		{"version", "--bogus"},
 	} {
 		var out, errOut strings.Builder

@@ -96,6 +96,8 @@ func (c *SimCommand) parse(args []string) (simFlags, error) {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	switch {
+	case f.signing != "v4.3" && f.signing != "v4.2" && f.signing != "any":
+		return f, fmt.Errorf("--signing %q: want v4.3, v4.2 or any", f.signing)
 	case f.tick <= 0:
 		return f, fmt.Errorf("--tick %v: must be positive", f.tick)
 	case f.idle <= 0:
@@ -121,7 +123,7 @@ func (c *SimCommand) Run(ctx context.Context, args []string) error {
 	}
 	log, err := newLogger(f.logLevel, c.Main.Stderr)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	defer log.Sync()
 	cfg := hashkeysim.Config{

@@ -93,6 +93,11 @@ func (c *ValidateCommand) Run(ctx context.Context, args []string) error {
 			disabled++
 		}
 	}
+	if disabled == len(cfg.Strategies) {
+		// mmd run refuses to start with nothing to run: say so now, not at the deploy.
+		return c.report(out, config.Problem{File: cfg.Path, Key: "strategies",
+			Msg: fmt.Sprintf("no enabled strategy in %s (mmd run would refuse to start)", cfg.StrategiesDir)})
+	}
 	if disabled > 0 {
 		where = fmt.Sprintf(" (%d disabled)%s", disabled, where)
 	}

@@ -81,8 +81,10 @@ func TestValidate(t *testing.T) {
 			[]string{"DIR/mmd.yaml:2: exchange.environment: environment variable MMD_ENV is not set or is empty"}},
 		{"quoted number", "exchange:\n  environment: sim\n  depth: \"20\"\n", nil, nil,
 			[]string{`DIR/mmd.yaml:3: exchange.depth: want a whole number, got the quoted text "20" (whole numbers go without quotes)`}},
-		{"quoted duration", sim + "shutdown:\n  timeout: \"10s\"\n", nil, nil,
-			[]string{"ok: 0 strategies"}},
+		{"quoted duration", sim + "shutdown:\n  timeout: \"10s\"\n", map[string]string{"a.yaml": validLadder}, nil,
+			[]string{"ok: 1 strategies"}},
+		{"no enabled strategy", sim, map[string]string{"a.yaml": validLadder + "enabled: false\n"}, nil,
+			[]string{"DIR/mmd.yaml: strategies: no enabled strategy in DIR/strategies (mmd run would refuse to start)"}},
 		{"bad global limit, reported once", sim + "risk:\n  priceBandBps: 10000\n", map[string]string{"a.yaml": validLadder + "risk:\n  maxOpenOrders: 4\n"}, nil,
 			[]string{"DIR/mmd.yaml:5: risk.priceBandBps: must be below 10000 (100 %) (got 10000)"}},
 		{"required params missing", sim, map[string]string{"a.yaml": strings.Split(validLadder, "  spreadBps")[0]}, nil,
@@ -90,8 +92,8 @@ func TestValidate(t *testing.T) {
 				"DIR/strategies/a.yaml:4: params.size: required: must be > 0"}},
 		{"local address with the simulator", "exchange:\n  environment: sim\n  localAddress: 127.0.0.1\n", nil, nil,
 			[]string{"DIR/mmd.yaml:3: exchange.localAddress: not used with environment sim; remove it"}},
-		{"variable set", "exchange:\n  environment: ${MMD_ENV}\n", nil, map[string]string{"MMD_ENV": "sim"},
-			[]string{"ok: 0 strategies"}},
+		{"variable set", "exchange:\n  environment: ${MMD_ENV}\n", map[string]string{"a.yaml": validLadder}, map[string]string{"MMD_ENV": "sim"},
+			[]string{"ok: 1 strategies"}},
 		{"unknown strategy type", sim, map[string]string{"a.yaml": strings.Replace(validLadder, "type: ladder", "type: ladderr", 1)}, nil,
 			[]string{`DIR/strategies/a.yaml:2: type: unknown strategy type "ladderr" (known: ladder)`}},
 		{"duplicate strategy name", sim, map[string]string{"a.yaml": validLadder, "b.yaml": validLadder}, nil,
@@ -236,7 +238,7 @@ func TestValidateNeverPrintsSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := validateFixture(t, tt.daemon, nil)
+			path := validateFixture(t, tt.daemon, map[string]string{"a.yaml": validLadder})
 			if tt.secret == "config" {
 				// The secret file given as the daemon file by mistake.
 				path = filepath.Join(filepath.Dir(path), "api-secret")
