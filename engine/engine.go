@@ -92,12 +92,6 @@ type Engine struct {
 	// balanceEpoch changes whenever a private-stream gap begins: a balance snapshot whose
 	// request straddles one may already hold fills that will be recovered (and applied) later.
 	balanceEpoch atomic.Uint64
-	// A recovery applied fills that a snapshot taken before the gap was noticed (the
-	// heartbeat needs up to 25 s) may already hold: refresh once the gaps are settled rather
-	// than show the strategy them twice until the next periodic refresh. refreshWanted says
-	// so until a snapshot is applied; refreshNow wakes the refresher (capacity 1).
-	refreshWanted atomic.Bool
-	refreshNow    chan struct{}
 
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
@@ -166,7 +160,6 @@ func New(cfg Config) (*Engine, error) {
 		foreign:      make(map[string]struct{}),
 		privateDown:  true,
 		downSince:    cfg.Clock(), // before start counts as a gap: fills since are recovered
-		refreshNow:   make(chan struct{}, 1),
 		shutdown:     make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
@@ -357,14 +350,6 @@ func (e *Engine) Realised(instrumentID string) Realised { return e.inv.realised(
 // Stats returns the running totals.
 func (e *Engine) Stats() Stats { return e.stats.snapshot() }
 
-// requestRefresh asks the balance refresher for a snapshot now.
-func (e *Engine) requestRefresh() {
-	select {
-	case e.refreshNow <- struct{}{}:
-	default:
-	}
-}
-
 // fillsUnsettled reports whether some strategy may still recover fills of a private-stream gap.
 func (e *Engine) fillsUnsettled() bool {
 	for _, r := range e.runners {
@@ -551,8 +536,11 @@ func (e *Engine) pollClockOffset(first bool) {
 	e.cfg.Gate.OnClockOffset(d, known)
 }
 
-// balanceLoop refreshes the inventory from the exchange's balances to correct drift: every
-// balanceEvery, and at once when recovered fills may have been counted twice (refreshNow).
+// balanceLoop refreshes the inventory from the exchange's balances every balanceEvery to
+// correct drift. A snapshot is applied only when it cannot count a fill twice or lose one: not
+// while a private-stream gap's fills are unsettled (it may already hold fills the recovery is
+// about to add), and not if a fill was applied while it was being fetched (it may not hold it,
+// and would wipe it out). A skipped refresh waits for the next.
 func (e *Engine) balanceLoop(ctx context.Context) {
 	t := time.NewTicker(e.balanceEvery)
 	defer t.Stop()
@@ -561,32 +549,21 @@ func (e *Engine) balanceLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.refreshNow:
 		}
-		// A snapshot taken while fills of a private-stream gap are not yet recovered
-		// already contains them; applying it and then the recovered fills would count them
-		// twice. Skip it; the next one after the recovery is right.
-		epoch := e.balanceEpoch.Load()
+		epoch, fills := e.balanceEpoch.Load(), e.inv.fillCount()
 		if e.fillsUnsettled() {
 			continue
 		}
-		wanted := e.refreshWanted.Swap(false)
 		bals, err := e.cfg.Account.Balances(ctx)
 		if err != nil {
-			if wanted {
-				e.refreshWanted.Store(true)
-			}
 			if ctx.Err() == nil {
 				e.log.Warn("balance_refresh_failed", zap.Error(err))
 			}
 			continue
 		}
 		if e.fillsUnsettled() || e.balanceEpoch.Load() != epoch {
-			if wanted {
-				e.refreshWanted.Store(true)
-			}
 			continue
 		}
-		e.inv.setBalances(bals)
+		e.inv.setBalancesUnless(bals, fills)
 	}
 }

@@ -121,44 +121,6 @@ func TestEngineShutdownPaysGapDeferredWhileWaiting(t *testing.T) {
 	}
 }
 
-// A connection that dies silently is noticed only by the heartbeat, up to 25 s later; the
-// fills recovered after it are asked for from a minute before the gap was noticed for that
-// reason. A bid fills in that blind interval (its messages lost) and the 30 s balance
-// refresh lands there too: its snapshot already holds the fill, and nothing marks it, since
-// no gap has begun as far as the engine knows. When the gap is noticed and the stream comes
-// back, the recovered fill is applied on top: 0.05 ETH counted twice, shown to the strategy
-// once the healthy period is over, until the next good refresh 30 s later. (The refresh is
-// applied here directly: it is what balanceLoop does when no gap is known; the periodic
-// one is pushed out of the test's way.)
-func TestEngineSnapshotBeforeGapNoticedNotCountedTwice(t *testing.T) {
-	q := &quoter{}
-	opt := oneStrategy(q)
-	opt.engine = func(e *Engine) { e.balanceEvery = time.Hour }
-	h := liveTwoSided(t, opt, q)
-	id := h.openID(exchange.Buy)
-	// The stream is dead but not yet known to be: the bid fills, its messages are lost.
-	h.venue.fill(id, "0.05", "0.00005")
-	h.venue.set(postFillBalances)
-	bals, err := h.venue.Balances(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.eng.inv.setBalances(bals) // the periodic refresh, in the blind interval
-	// The heartbeat notices; the stream comes back; the fill is recovered.
-	h.clock.Advance(10 * time.Second)
-	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Reason: "no pong", Received: h.clock.Now()})
-	h.venue.emit(exchange.StreamStatus{Stream: exchange.PrivateStream, Up: true, Received: h.clock.Now()})
-	h.waitFor("fill recovered", func() bool { return len(h.logged("fills_recovered")) == 1 })
-	// Before quoting resumes (the gate's healthy period) the inventory must be right.
-	right := func() bool {
-		return h.eng.Inventory("ETH").Total.Equal(dec("10.04995")) && h.eng.Inventory("BTC").Total.Equal(dec("0.99845065"))
-	}
-	if !h.waitUpTo(2*time.Second, right) {
-		t.Errorf("ETH total %s, BTC total %s; the exchange has 10.04995 and 0.99845065: the fill was counted twice",
-			h.eng.Inventory("ETH").Total, h.eng.Inventory("BTC").Total)
-	}
-}
-
 // TestEnginePartialFillDoesNotChurnNextLevel with the book one tick higher after the partial
 // fill (the real ladder, minRefresh 0, tolerance 5 bps): the fresh best ask is 0.031114, the
 // partly filled ask rests at 0.031113 within tolerance and is kept, but the ladder charged

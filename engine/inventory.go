@@ -28,6 +28,7 @@ type inventory struct {
 	mu     sync.Mutex
 	assets map[string]*holding
 	pnl    map[string]*Realised // by instrument ID
+	fills  uint64               // fills applied so far (see setBalancesUnless)
 }
 
 type holding struct {
@@ -58,12 +59,36 @@ func (inv *inventory) asset(name string) *holding {
 	return h
 }
 
+// fillCount is how many fills have been applied so far.
+func (inv *inventory) fillCount() uint64 {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.fills
+}
+
+// setBalancesUnless applies a balance snapshot requested when fillCount was fills, unless a
+// fill has been applied since: the snapshot may have been taken before that fill, and
+// applying it would wipe the fill out. It reports whether it applied the snapshot.
+func (inv *inventory) setBalancesUnless(bals []exchange.Balance, fills uint64) bool {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.fills != fills {
+		return false
+	}
+	inv.setBalancesLocked(bals)
+	return true
+}
+
 // setBalances replaces totals with the exchange's figures. The exchange's frozen part
 // (balance − available) beyond what our own live orders hold is attributed to others'
 // orders. An asset the answer leaves out is taken as zero.
 func (inv *inventory) setBalances(bals []exchange.Balance) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.setBalancesLocked(bals)
+}
+
+func (inv *inventory) setBalancesLocked(bals []exchange.Balance) {
 	listed := make(map[string]bool, len(bals))
 	for _, b := range bals {
 		listed[b.Asset] = true
@@ -106,6 +131,7 @@ func (inv *inventory) addFrozen(name string, delta decimal.Decimal) {
 func (inv *inventory) applyFill(inst exchange.Instrument, f exchange.Fill) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.fills++
 	base, quote := inv.asset(inst.Base), inv.asset(inst.Quote)
 	cost := f.Price.Mul(f.Volume)
 	r := inv.pnl[inst.ID]

@@ -275,7 +275,6 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 	}
 	if recovered > 0 {
 		r.m.log.Warn("fills_recovered", zap.Int("count", recovered), zap.Time("since", since))
-		r.e.refreshWanted.Store(true) // a snapshot from before the gap was noticed may hold them
 	}
 	r.noteSettled()
 }
@@ -285,9 +284,6 @@ func (r *runner) recoverFills(ctx context.Context, since time.Time) {
 func (r *runner) noteSettled() {
 	if !r.gapOpen && r.gapsOwed == 0 && r.fillsOwed.IsZero() {
 		r.gapsSettled.Store(r.gapSeen)
-		if r.e.refreshWanted.Load() {
-			r.e.requestRefresh()
-		}
 	}
 }
 
