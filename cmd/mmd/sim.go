@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -66,8 +67,7 @@ type simFlags struct {
 func (c *SimCommand) parse(args []string) (simFlags, error) {
 	var f simFlags
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(c.Main.Stderr)
-	fs.Usage = func() {} // -h: Main prints Usage to stdout
+	fs.SetOutput(io.Discard) // Main prints the error, and Usage for -h
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8790", "")
 	fs.StringVar(&f.accounts, "accounts", "", "")
 	fs.StringVar(&f.signing, "signing", "v4.3", "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 )
@@ -16,7 +17,7 @@ type VersionCommand struct{ Main *Main }
 
 func (c *VersionCommand) Run(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(c.Main.Stderr)
+	fs.SetOutput(io.Discard) // Main prints the error, and Usage for -h
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
