@@ -322,7 +322,9 @@ func unquoteHint(n *yaml.Node, t reflect.Type) string {
 	}
 	bare := *n
 	bare.Style, bare.Tag = 0, "" // the same text as a plain scalar: its type resolved afresh
-	if bare.Decode(reflect.New(t).Interface()) != nil {
+	// Bare, "" and "null" are no value at all, which leaf refuses ("no value given") though
+	// yaml.v3 would decode them as 0.
+	if isNull(&bare) || bare.Decode(reflect.New(t).Interface()) != nil {
 		return ""
 	}
 	return " (" + what + " without quotes)"

@@ -123,7 +123,13 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 	ch := make(chan os.Signal, 2)
 	// SIGHUP too: Go's default would exit at once, leaving every order in the book (a closed
 	// terminal or ssh session sends it). Until it means reload, it shuts down like SIGTERM.
-	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// Unless it was ignored at start (nohup): Notify would undo that, and the logout nohup
+	// guards against would stop the daemon.
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	signal.Notify(ch, sigs...)
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
