@@ -25,55 +25,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// The reader of mmd's log going away (`mmd run | jq`, then Ctrl-C reaches jq first) must not
-// kill mmd with SIGPIPE before it has cancelled its orders: it shuts down and exits 0.
-func TestBrokenStdoutDoesNotStopShutdown(t *testing.T) {
-	r, cmd, stderr, exited := startMainProcess(t)
-
-	// Read the log until the strategy has an order out, then stop reading: every later line
-	// is written to a pipe nobody reads.
-	seen := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), `"msg":"order_sent"`) {
-				seen <- true
-				return
-			}
-		}
-		seen <- false
-	}()
-	select {
-	case ok := <-seen:
-		if !ok {
-			t.Fatalf("log ended before an order was sent; stderr: %s", stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("no order_sent within 60s")
-	}
-	r.Close()
-
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("mmd exited with %v after its stdout broke (want 0); stderr: %s", exit, stderr.String())
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("mmd did not exit within 60s of SIGINT")
-	}
+// mmdProcess is mmd's main running as a real process, paper-trading one tight ladder.
+type mmdProcess struct {
+	cmd    *exec.Cmd
+	stdout *os.File // the read end of its stdout
+	stderr *strings.Builder
+	exited chan error // Wait's result
 }
 
-// startMainProcess runs mmd's main as a real process, paper-trading one tight ladder, and
-// returns the read end of its stdout, the process, its stderr and a channel that gets Wait's
-// result. The process is killed when the test ends if it is still running.
-func startMainProcess(t *testing.T) (*os.File, *exec.Cmd, *strings.Builder, <-chan error) {
+// startMainProcess starts mmd, through wrapper (e.g. nohup) if given. The process is killed
+// when the test ends if it is still running.
+func startMainProcess(t *testing.T, wrapper ...string) *mmdProcess {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "tick.yaml"), []byte(tickStrategy), 0o600); err != nil {
@@ -83,21 +45,133 @@ func startMainProcess(t *testing.T) (*os.File, *exec.Cmd, *strings.Builder, <-ch
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &strings.Builder{}
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), mainArgsEnv+"=run --strategies "+dir)
-	cmd.Stdout, cmd.Stderr = w, stderr
-	if err := cmd.Start(); err != nil {
+	p := &mmdProcess{stdout: r, stderr: &strings.Builder{}, exited: make(chan error, 1)}
+	argv := append(append([]string{}, wrapper...), os.Args[0]) // a wrapper such as nohup execs mmd in place
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Env = append(os.Environ(), mainArgsEnv+"=run --strategies "+dir)
+	p.cmd.Stdout, p.cmd.Stderr = w, p.stderr
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { p.exited <- p.cmd.Wait() }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
 		}
 	})
-	return r, cmd, stderr, exited
+	return p
+}
+
+// followLog reads the log until it ends: sent closes at the first order_sent, complete gets
+// the shutdown_complete line (and is closed without one if the log ends first). With
+// stopAfterSent the reader stops reading (and closes its end) at the first order_sent.
+func (p *mmdProcess) followLog(stopAfterSent bool) (sent <-chan struct{}, complete <-chan string) {
+	s, c := make(chan struct{}), make(chan string, 1)
+	go func() {
+		defer close(c)
+		defer p.stdout.Close()
+		sc := bufio.NewScanner(p.stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !once && strings.Contains(line, `"msg":"order_sent"`) {
+				once = true
+				close(s)
+				if stopAfterSent {
+					return
+				}
+			}
+			if strings.Contains(line, `"msg":"shutdown_complete"`) {
+				c <- line
+			}
+		}
+	}()
+	return s, c
+}
+
+// waitSent waits until the daemon has an order out.
+func (p *mmdProcess) waitSent(t *testing.T, sent <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-sent:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no order_sent within 60s; stderr: %s", p.stderr.String())
+	}
+}
+
+// signalAndWaitExit0 sends sigs in order and requires mmd to exit 0 within a minute.
+func (p *mmdProcess) signalAndWaitExit0(t *testing.T, sigs ...os.Signal) {
+	t.Helper()
+	for _, s := range sigs {
+		if err := p.cmd.Process.Signal(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-p.exited:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("mmd exited with %v after %v, want 0; stderr: %s", exit, sigs, p.stderr.String())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("mmd did not exit within 60s of %v", sigs)
+	}
+}
+
+// requireCleanShutdown requires a shutdown_complete line with no order left open.
+func requireCleanShutdown(t *testing.T, complete <-chan string) {
+	t.Helper()
+	line, ok := <-complete
+	if !ok {
+		t.Fatal("no shutdown_complete")
+	}
+	if !strings.Contains(line, `"open_orders":0`) {
+		t.Fatalf("shutdown_complete with orders left: %s", line)
+	}
+}
+
+// The reader of mmd's log going away (`mmd run | jq`, then Ctrl-C reaches jq first) must not
+// kill mmd with SIGPIPE before it has cancelled its orders: it shuts down and exits 0.
+func TestBrokenStdoutDoesNotStopShutdown(t *testing.T) {
+	p := startMainProcess(t)
+	sent, _ := p.followLog(true) // every later line goes to a pipe nobody reads
+	p.waitSent(t, sent)
+	p.signalAndWaitExit0(t, syscall.SIGINT)
+}
+
+// SIGHUP is what a daemon started from a terminal gets when the terminal or the ssh session
+// goes away, and what an operator sends expecting a reload. Go's default for SIGHUP is to exit
+// at once, so a daemon that does not catch it dies with every order still resting in the book.
+// Until SIGHUP means reload, it must take the orderly path of SIGTERM: cancel everything,
+// wait for the exchange to confirm, log shutdown_complete with open_orders 0, exit 0.
+func TestSIGHUPCancelsBeforeExit(t *testing.T) {
+	p := startMainProcess(t)
+	sent, complete := p.followLog(false)
+	p.waitSent(t, sent)
+	p.signalAndWaitExit0(t, syscall.SIGHUP)
+	requireCleanShutdown(t, complete)
+}
+
+// `nohup mmd run ... &` starts mmd with SIGHUP ignored, so that logging out of the ssh
+// session does not stop it. Go keeps an inherited SIG_IGN for SIGHUP unless the program
+// asks to be notified of it; catching SIGHUP unconditionally undid nohup, and the logout
+// stopped the daemon. Here the logout's SIGHUP is followed by the operator's SIGTERM: with
+// SIGHUP ignored, the SIGTERM is the first signal and takes the orderly path (exit 0); with
+// SIGHUP caught, the SIGTERM was a second signal and mmd exited at once (130), orders and all.
+func TestNohupKeepsSIGHUPIgnored(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Skip("no nohup on PATH")
+	}
+	p := startMainProcess(t, nohup)
+	sent, complete := p.followLog(false)
+	p.waitSent(t, sent)
+	p.signalAndWaitExit0(t, syscall.SIGHUP, syscall.SIGTERM)
+	requireCleanShutdown(t, complete)
 }
