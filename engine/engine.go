@@ -96,7 +96,7 @@ type Engine struct {
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
 	runnerCtx context.Context // bounds the runners' wait for cancel confirmations
-	stopped   chan struct{}   // closed when every runner has returned
+	stopped   chan struct{}   // closed when every runner has returned, or one is given up as stuck
 }
 
 // New checks cfg and builds an engine.

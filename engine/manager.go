@@ -433,7 +433,7 @@ func (m *manager) resolve(ctx context.Context, force, holdPrune bool) {
 			return
 		}
 		if force || (!o.checkAt.IsZero() && !now.Before(o.checkAt)) {
-			m.lookup(ctx, o, force)
+			m.lookup(ctx, o)
 		}
 	}
 	if !holdPrune {
@@ -442,7 +442,7 @@ func (m *manager) resolve(ctx context.Context, force, holdPrune bool) {
 }
 
 // lookup asks the exchange about one order and applies the answer.
-func (m *manager) lookup(ctx context.Context, o *order, shutdown bool) {
+func (m *manager) lookup(ctx context.Context, o *order) {
 	got, err := m.acct.OrderByLocalID(ctx, o.localID)
 	now := m.clock()
 	if err != nil {
@@ -458,7 +458,7 @@ func (m *manager) lookup(ctx context.Context, o *order, shutdown bool) {
 		}
 		return
 	}
-	if (shutdown || m.closing) && o.phase == phasePending && now.Before(o.sentAt.Add(m.t.insertTimeout)) {
+	if m.closing && o.phase == phasePending && now.Before(o.sentAt.Add(m.t.insertTimeout)) {
 		// Received, perhaps not accepted yet: nobody would be left to see it accepted.
 		o.checkAt = now.Add(m.t.retryDelay)
 		o.cancelAt = time.Time{} // cancel again once it shows

@@ -164,9 +164,10 @@ func (r *runner) untilDecision() time.Duration {
 	return r.inst.MinInterval - r.e.cfg.Clock().Sub(r.lastDecision)
 }
 
-// mustPull reports whether orders are out that the gate or the book says must go now (halted,
-// a side disallowed, no usable book). MinInterval throttles re-quoting, never failing closed,
-// so such a decision is not held back.
+// mustPull reports whether orders are out that must go now (halted, a side disallowed, no
+// usable book, a gap's fills unrecovered or its reconcile owed, more reducing-only volume
+// than the position). MinInterval throttles re-quoting, never failing closed, so such a
+// decision is not held back.
 func (r *runner) mustPull() bool {
 	st := r.e.cfg.Gate.Status(r.inst.Name)
 	all := r.whyPull(st, r.book.Load()) != ""

@@ -56,8 +56,9 @@ func (m *Main) Run(args []string) int {
 		m.usage()
 		return 2
 	}
-	// The first SIGINT/SIGTERM cancels ctx so the command can shut down cleanly (cancel
-	// every order, wait for confirmation); a second one exits at once.
+	// The first SIGINT, SIGTERM or SIGHUP (unless ignored at start, as under nohup) cancels
+	// ctx so the command can shut down cleanly (cancel every order, wait for confirmation); a
+	// second one exits at once.
 	ctx, stop := signalContext(context.Background(), m.Stderr)
 	defer stop()
 	if err := cmd.Run(ctx, args[1:]); err != nil {
