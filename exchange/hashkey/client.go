@@ -488,18 +488,9 @@ func (c *Client) OpenOrders(ctx context.Context, instrumentID string) ([]exchang
 		if len(page) < pageSize {
 			return out, nil
 		}
-		if oldest.IsZero() {
-			return nil, fmt.Errorf("open orders: a full page of %d orders without timestamps: cannot page past it", pageSize)
+		if q.End, err = c.nextPageEnd("open orders", "open_orders_page_overflow", instrumentID, oldest, q.End); err != nil {
+			return nil, err
 		}
-		end := oldest.Truncate(time.Second)
-		if !q.End.IsZero() && !end.Before(q.End) {
-			// A whole page inside one second: the exchange cannot page within it, so orders
-			// of that second may be missing. A short list would be taken as complete.
-			c.log.Warn("open_orders_page_overflow", zap.String("instrument", instrumentID), zap.Time("second", end))
-			return nil, fmt.Errorf("open orders: %d or more orders inserted in the second %s: cannot page within it",
-				pageSize, end.UTC().Format(time.RFC3339))
-		}
-		q.End = end
 	}
 	return nil, fmt.Errorf("open orders: more than %d pages", maxPages)
 }
@@ -535,20 +526,29 @@ func (c *Client) Fills(ctx context.Context, instrumentID string, since time.Time
 			slices.SortStableFunc(out, func(a, b exchange.Fill) int { return a.Time.Compare(b.Time) })
 			return out, nil
 		}
-		if oldest.IsZero() {
-			return nil, fmt.Errorf("fills: a full page of %d fills without timestamps: cannot page past it", pageSize)
+		if q.End, err = c.nextPageEnd("fills", "fills_page_overflow", instrumentID, oldest, q.End); err != nil {
+			return nil, err
 		}
-		end := oldest.Truncate(time.Second)
-		if !q.End.IsZero() && !end.Before(q.End) {
-			// A whole page inside one second: the exchange cannot page within it, so fills
-			// of that second may be missing. A short list would be taken as complete.
-			c.log.Warn("fills_page_overflow", zap.String("instrument", instrumentID), zap.Time("second", end))
-			return nil, fmt.Errorf("fills: %d or more fills in the second %s: cannot page within it",
-				pageSize, end.UTC().Format(time.RFC3339))
-		}
-		q.End = end
 	}
 	return nil, fmt.Errorf("fills: more than %d pages", maxPages)
+}
+
+// nextPageEnd is the endTimestamp of the next page back, after a full page whose oldest
+// entry is at oldest, the last page having ended at end (zero: now). It fails rather than
+// return a list that may be short: a page without timestamps cannot be paged past, and a
+// whole page inside one second cannot be paged within (the exchange pages by whole seconds).
+// what names the list in errors, overflow the event logged for a crowded second.
+func (c *Client) nextPageEnd(what, overflow, instrumentID string, oldest, end time.Time) (time.Time, error) {
+	if oldest.IsZero() {
+		return time.Time{}, fmt.Errorf("%s: a full page of %d without timestamps: cannot page past it", what, pageSize)
+	}
+	next := oldest.Truncate(time.Second)
+	if !end.IsZero() && !next.Before(end) {
+		c.log.Warn(overflow, zap.String("instrument", instrumentID), zap.Time("second", next))
+		return time.Time{}, fmt.Errorf("%s: %d or more in the second %s: cannot page within it",
+			what, pageSize, next.UTC().Format(time.RFC3339))
+	}
+	return next, nil
 }
 
 // request is one REST call.
