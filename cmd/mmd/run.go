@@ -295,20 +295,26 @@ func (d *daemon) rearmOnSignal(ctx context.Context, gate *risk.Gate, sig <-chan 
 	}
 }
 
-// exchangeConfig builds the adapter's configuration, starting the embedded simulator first
-// when the environment is "sim".
-func (d *daemon) exchangeConfig() (hashkey.Config, error) {
-	x := d.cfg.Exchange
-	hcfg := hashkey.Config{
+// adapterConfig is the adapter's configuration as the daemon file's exchange section gives
+// it; credentials, logger and hooks are the caller's.
+func adapterConfig(x config.Exchange) hashkey.Config {
+	return hashkey.Config{
 		Environment:  hashkey.Environment(x.Environment),
 		RESTURL:      x.RESTURL,
 		WSURL:        x.WSURL,
 		DialAddress:  x.DialAddress,
 		LocalAddress: x.LocalAddress,
 		RateMargin:   x.RateMargin,
-		Logger:       d.log.Named("hashkey"),
-		OrderWritten: d.orderWritten,
 	}
+}
+
+// exchangeConfig builds the adapter's configuration, starting the embedded simulator first
+// when the environment is "sim".
+func (d *daemon) exchangeConfig() (hashkey.Config, error) {
+	x := d.cfg.Exchange
+	hcfg := adapterConfig(x)
+	hcfg.Logger = d.log.Named("hashkey")
+	hcfg.OrderWritten = d.orderWritten
 	if !x.Sim() {
 		creds, err := d.cfg.Credentials(d.env)
 		if err != nil {

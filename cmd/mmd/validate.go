@@ -124,15 +124,8 @@ func listInstruments(ctx context.Context, cfg *config.Config, creds hashkey.Cred
 	ctx, cancel := context.WithTimeout(ctx, onlineTimeout)
 	defer cancel()
 	x := cfg.Exchange
-	hcfg := hashkey.Config{
-		Environment:  hashkey.Environment(x.Environment),
-		RESTURL:      x.RESTURL,
-		WSURL:        x.WSURL,
-		DialAddress:  x.DialAddress,
-		LocalAddress: x.LocalAddress,
-		Credentials:  creds,
-		RateMargin:   x.RateMargin,
-	}
+	hcfg := adapterConfig(x)
+	hcfg.Credentials = creds
 	if x.Sim() {
 		// Manual: the market need not move to list instruments.
 		sim, err := hashkeysim.New(hashkeysim.Config{Seed: cfg.Sim.Seed, Manual: true, Signing: x.Signing,
