@@ -89,10 +89,6 @@ type Engine struct {
 	privateDown bool      // router-owned: the private stream is (or has not yet been seen) up
 	downSince   time.Time // router-owned: when the private stream went down (start time before it was ever up)
 
-	// balanceEpoch changes whenever a private-stream gap begins: a balance snapshot whose
-	// request straddles one may already hold fills that will be recovered (and applied) later.
-	balanceEpoch atomic.Uint64
-
 	running   atomic.Bool
 	shutdown  chan struct{}   // closed when shutdown starts; runnerCtx is set before
 	runnerCtx context.Context // bounds the runners' wait for cancel confirmations
@@ -350,6 +346,16 @@ func (e *Engine) Realised(instrumentID string) Realised { return e.inv.realised(
 // Stats returns the running totals.
 func (e *Engine) Stats() Stats { return e.stats.snapshot() }
 
+// gapsBegun counts the private-stream gaps begun so far, over every strategy: a balance
+// snapshot fetched while it changed may hold fills a recovery has applied since.
+func (e *Engine) gapsBegun() uint64 {
+	var n uint64
+	for _, r := range e.runners {
+		n += r.gapsBegun.Load()
+	}
+	return n
+}
+
 // fillsUnsettled reports whether some strategy may still recover fills of a private-stream gap.
 func (e *Engine) fillsUnsettled() bool {
 	for _, r := range e.runners {
@@ -424,7 +430,6 @@ func (e *Engine) dispatch(ev exchange.Event) {
 		}
 		if !ev.Up {
 			if !e.privateDown {
-				e.balanceEpoch.Add(1)
 				for _, r := range e.runners {
 					r.push(gapMsg{seq: r.gapsBegun.Add(1)}) // counted before it is queued
 				}
@@ -550,7 +555,7 @@ func (e *Engine) balanceLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		epoch, fills := e.balanceEpoch.Load(), e.inv.fillCount()
+		gaps, fills := e.gapsBegun(), e.inv.fillCount()
 		if e.fillsUnsettled() {
 			continue
 		}
@@ -561,7 +566,7 @@ func (e *Engine) balanceLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if e.fillsUnsettled() || e.balanceEpoch.Load() != epoch {
+		if e.fillsUnsettled() || e.gapsBegun() != gaps {
 			continue
 		}
 		e.inv.setBalancesUnless(bals, fills)
